@@ -1,0 +1,109 @@
+"""BaseAgent: the engine contract, kept source-compatible with the seed's API.
+
+A custom engine subclasses it, implements `_handle_task`, and is registered through
+AGENT_ENGINES; the platform gives it a queue, a Celery task, routing and time limits.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import structlog
+
+from agents.models import AgentConfig, TaskRequest
+
+MessageHandler = Callable[[Any], Awaitable[Any]]
+
+
+@dataclass
+class AgentMetrics:
+    """Per-process counters, named as in the seed (the platform's Prometheus metrics add to these)."""
+
+    tasks_received: int = 0
+    tasks_completed: int = 0
+    tasks_failed: int = 0
+    avg_processing_time_ms: float = 0.0
+    last_task_at: float | None = None
+    _timed: int = field(default=0, repr=False)
+
+    def record(self, ok: bool, elapsed_ms: float) -> None:
+        """Count one finished task and fold its time into the running average."""
+        if ok:
+            self.tasks_completed += 1
+        else:
+            self.tasks_failed += 1
+        self._timed += 1
+        self.avg_processing_time_ms += (elapsed_ms - self.avg_processing_time_ms) / self._timed
+        self.last_task_at = time.time()
+
+
+class BaseAgent:
+    """Base class of every engine; override `_handle_task`, optionally `_setup_subscriptions`."""
+
+    config: ClassVar[AgentConfig | None] = None
+
+    def __init__(self, config: AgentConfig | None = None) -> None:
+        chosen = config or type(self).config
+        if chosen is None:
+            raise TypeError(f"{type(self).__name__} needs an AgentConfig (argument or class attribute)")
+        self.config = chosen  # type: ignore[misc]
+        self.logger = structlog.get_logger(f"agents.engine.{chosen.name}").bind(engine=chosen.name)
+        self.metrics = AgentMetrics()
+        self.subscriptions: list[tuple[str, MessageHandler]] = []
+
+    @property
+    def name(self) -> str:
+        """Engine name; also its queue name."""
+        assert self.config is not None
+        return self.config.name
+
+    @property
+    def capabilities(self) -> list[str]:
+        """Capabilities the router matches requests against."""
+        assert self.config is not None
+        return list(self.config.capabilities)
+
+    async def _handle_task(self, task_request: TaskRequest) -> Any:
+        """Do the engine's work for one request; return a JSON-serialisable result."""
+        raise NotImplementedError(f"engine {self.name} does not implement _handle_task")
+
+    async def _setup_subscriptions(self) -> None:
+        """Declare NATS subjects with `self._subscribe`; the NATS bridge maps them to this engine."""
+
+    async def _subscribe(self, subject: str, handler: MessageHandler) -> None:
+        """Record a NATS subject for this engine (the bridge consumes it, not the worker)."""
+        self.subscriptions.append((subject, handler))
+
+    async def _publish(self, subject: str, data: Any) -> None:
+        """Publish to core NATS."""
+        raise NotImplementedError("NATS publishing arrives with the NATS bridge (issue 4)")
+
+    async def _publish_to_stream(self, stream: str, data: Any) -> None:
+        """Publish to a JetStream stream with a publish ack."""
+        raise NotImplementedError("JetStream publishing arrives with the NATS bridge (issue 4)")
+
+    async def _db_fetch(self, query: str, *args: Any) -> list[Any]:
+        """Run a parameterised SELECT on the shared pool."""
+        raise NotImplementedError("database access arrives with durable history (issue 3)")
+
+    async def _db_execute(self, query: str, *args: Any) -> Any:
+        """Run a parameterised statement on the shared pool."""
+        raise NotImplementedError("database access arrives with durable history (issue 3)")
+
+    async def start(self) -> bool:
+        """Seed compatibility: collect subscriptions; workers are started by `agents worker`."""
+        self.subscriptions.clear()
+        await self._setup_subscriptions()
+        return True
+
+    async def stop(self) -> None:
+        """Seed compatibility: nothing to release; Celery owns the worker's lifetime."""
+
+    async def run_forever(self) -> None:
+        """Seed compatibility: run this engine's Celery worker until it exits."""
+        from agents.worker import run_worker_process
+
+        await run_worker_process(self)

@@ -1,0 +1,128 @@
+"""Per-engine circuit breakers and recent-outcome statistics, shared by all processes in Redis.
+
+One Lua script records an outcome atomically, so every worker on every host sees one breaker:
+consecutive failures open it for `reset_timeout`; after that it is half-open, the next success
+closes it and the next failure opens it again. Redis's clock is the only clock used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+
+from agents.names import breaker_key, stats_key
+from agents.routing import BreakerState
+from agents.settings import Settings
+
+# Weight of the newest outcome in the moving averages of success and latency.
+EWMA_ALPHA = 0.2
+# Statistics of an engine that stopped working fade out instead of steering routing forever.
+STATS_TTL_SECONDS = 3600
+
+_RECORD_OUTCOME = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
+local ok = tonumber(ARGV[1])
+local latency = tonumber(ARGV[2])
+local threshold = tonumber(ARGV[3])
+local reset = tonumber(ARGV[4])
+local alpha = tonumber(ARGV[5])
+
+local s = redis.call('HMGET', KEYS[2], 'success', 'latency_ms')
+local success = ok
+local lat = latency
+if s[1] then success = tonumber(s[1]) * (1 - alpha) + ok * alpha end
+if s[2] then lat = tonumber(s[2]) * (1 - alpha) + latency * alpha end
+redis.call('HSET', KEYS[2], 'success', success, 'latency_ms', lat)
+redis.call('HINCRBY', KEYS[2], ok == 1 and 'succeeded' or 'failed', 1)
+redis.call('EXPIRE', KEYS[2], tonumber(ARGV[6]))
+
+local b = redis.call('HMGET', KEYS[1], 'failures', 'open_until')
+local failures = tonumber(b[1]) or 0
+local open_until = tonumber(b[2])
+if ok == 1 then
+  if open_until == nil or now >= open_until then redis.call('DEL', KEYS[1]) end
+  return 0
+end
+if open_until ~= nil then
+  if now >= open_until then
+    redis.call('HSET', KEYS[1], 'failures', threshold, 'open_until', now + reset)
+    return 1
+  end
+  return 1
+end
+failures = failures + 1
+if failures >= threshold then
+  redis.call('HSET', KEYS[1], 'failures', failures, 'open_until', now + reset)
+  return 1
+end
+redis.call('HSET', KEYS[1], 'failures', failures)
+return 0
+"""
+
+
+def breaker_state(open_until: float | None, now: float) -> BreakerState:
+    """State of a breaker given when it stops being open (None: never opened)."""
+    if open_until is None:
+        return BreakerState.CLOSED
+    return BreakerState.OPEN if now < open_until else BreakerState.HALF_OPEN
+
+
+@dataclass(frozen=True, slots=True)
+class EngineHealth:
+    """What Redis knows of one engine's recent behaviour."""
+
+    breaker: BreakerState
+    consecutive_failures: int
+    success_rate: float
+    latency_ms: float | None
+
+
+class Breakers:
+    """Records task outcomes and reads breaker state for engines, through one Redis client."""
+
+    def __init__(self, client: redis.Redis, settings: Settings) -> None:
+        self._client = client
+        self._settings = settings
+        self._record = client.register_script(_RECORD_OUTCOME)
+
+    def record(self, engine: str, ok: bool, latency_ms: float) -> bool:
+        """Record one finished task; returns True when the engine's breaker is open afterwards."""
+        opened = self._record(
+            keys=[breaker_key(engine), stats_key(engine)],
+            args=[
+                1 if ok else 0,
+                round(latency_ms, 3),
+                self._settings.breaker_failure_threshold,
+                self._settings.breaker_reset_timeout_seconds,
+                EWMA_ALPHA,
+                STATS_TTL_SECONDS,
+            ],
+        )
+        return bool(opened)
+
+    def health(self, engine: str) -> EngineHealth:
+        """Breaker state and recent outcome averages of one engine."""
+        pipe = self._client.pipeline(transaction=False)
+        pipe.time()
+        pipe.hmget(breaker_key(engine), "failures", "open_until")
+        pipe.hmget(stats_key(engine), "success", "latency_ms")
+        (seconds, micros), breaker, stats = pipe.execute()
+        return health_from_raw(seconds + micros / 1e6, breaker, stats)
+
+    def reset(self, engine: str) -> None:
+        """Close an engine's breaker by hand (operator action)."""
+        self._client.delete(breaker_key(engine))
+
+
+def health_from_raw(now: float, breaker: list[bytes | None], stats: list[bytes | None]) -> EngineHealth:
+    """Turn the raw HMGET replies of a breaker and a stats hash into an EngineHealth."""
+    failures_raw, open_raw = breaker
+    success_raw, latency_raw = stats
+    return EngineHealth(
+        breaker=breaker_state(float(open_raw) if open_raw else None, now),
+        consecutive_failures=int(failures_raw or 0),
+        success_rate=float(success_raw) if success_raw else 1.0,
+        latency_ms=float(latency_raw) if latency_raw else None,
+    )

@@ -1,0 +1,93 @@
+"""The `agents` command: bring the stack up, start engine workers, look at the fleet."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from agents.errors import AgentsError
+from agents.logs import configure_logging
+
+console = Console()
+
+
+@click.group()
+def main() -> None:
+    """Agent engines on Celery."""
+    configure_logging()
+
+
+@main.command()
+def up() -> None:
+    """Start Redis, PostgreSQL, NATS, a worker per engine, beat and Flower; Ctrl-C stops all."""
+    from agents.stack.up import run_stack
+
+    sys.exit(run_stack())
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.argument("name")
+@click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
+def worker(name: str, celery_args: tuple[str, ...]) -> None:
+    """Start the Celery worker of engine NAME (extra arguments go to `celery worker`)."""
+    from agents.worker import exec_worker
+
+    try:
+        exec_worker(name, celery_args)
+    except AgentsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@main.command(name="status")
+def status() -> None:
+    """Engines, capabilities, live workers, queue depth and breaker state."""
+    from agents.router import rejection_counts
+    from agents.status import fleet
+
+    table = Table(title="engines")
+    for column in ("engine", "capabilities", "live workers", "queue", "breaker", "success", "latency"):
+        table.add_column(column)
+    for row in fleet():
+        table.add_row(
+            row.engine,
+            ", ".join(row.capabilities),
+            "\n".join(row.workers) or "[red]none[/red]",
+            f"{row.depth}/{row.queue_size}",
+            row.breaker.value,
+            f"{row.success_rate:.0%}",
+            "-" if row.latency_ms is None else f"{row.latency_ms:.0f} ms",
+        )
+    console.print(table)
+    rejected = rejection_counts()
+    if rejected:
+        console.print("rejected: " + ", ".join(f"{k} {v}" for k, v in sorted(rejected.items())))
+
+
+main.add_command(status, name="engines")
+
+
+@main.command()
+@click.argument("capability")
+@click.option("--payload", default="{}", help="JSON object handed to the engine.")
+@click.option("--task-type", default="default", show_default=True)
+@click.option("--priority", default="normal", show_default=True, help="low, normal, high, critical")
+@click.option("--timeout", default=30.0, show_default=True, help="Seconds to wait for the result.")
+def send(capability: str, payload: str, task_type: str, priority: str, timeout: float) -> None:
+    """Route one request through the router task and print the engine's result."""
+    try:
+        body = json.loads(payload)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"not JSON: {exc}", param_hint="--payload") from None
+    from tasks import route
+
+    request = {"capability": capability, "task_type": task_type, "payload": body, "priority": priority}
+    result = route.delay(request)
+    try:
+        value = result.get(timeout=timeout)
+    except AgentsError as exc:
+        raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
+    console.print_json(json.dumps({"task_id": result.id, "result": value}))

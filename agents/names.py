@@ -1,0 +1,58 @@
+"""Names declared once: queues, tasks, capabilities and Redis keys. Everything else imports them."""
+
+from __future__ import annotations
+
+# Built-in engines. Each engine's queue carries the engine's name.
+INTELLIGENCE = "intelligence"
+PERFORMANCE = "performance"
+OPTIMIZATION = "optimization"
+ANALYSIS = "analysis"
+BUILTIN_ENGINES = (INTELLIGENCE, PERFORMANCE, OPTIMIZATION, ANALYSIS)
+
+# The router task lives on the intelligence queue.
+ROUTER_QUEUE = INTELLIGENCE
+
+# Task names are stable strings so that renaming a module never orphans queued messages.
+ROUTE_TASK = "agents.route"
+ENGINE_TASK_PREFIX = "agents.engine."
+PRUNE_REGISTRY_TASK = "agents.maintenance.prune_registry"
+
+# Capabilities of the built-in engines.
+CAP_ROUTING = "routing"
+CAP_MONITORING = "monitoring"
+CAP_PERFORMANCE = "performance"
+CAP_OPTIMIZATION = "optimization"
+CAP_ANALYSIS = "analysis"
+CAP_VALIDATION = "validation"
+
+# Redis keys (all under one prefix so an operator can find them with SCAN agents:*).
+KEY_PREFIX = "agents:"
+LIVE_WORKERS_KEY = KEY_PREFIX + "workers"  # sorted set "engine|host" -> heartbeat expiry
+ENGINE_INFO_KEY = KEY_PREFIX + "engines"  # hash engine -> JSON card (capabilities, queue_size)
+COUNTERS_KEY = KEY_PREFIX + "counters"  # hash "<kind>" -> count (router rejections)
+
+
+def engine_task_name(engine: str) -> str:
+    """Celery task name of an engine's handler task."""
+    return ENGINE_TASK_PREFIX + engine
+
+
+def breaker_key(engine: str) -> str:
+    """Redis hash holding one engine's circuit breaker."""
+    return f"{KEY_PREFIX}breaker:{engine}"
+
+
+def stats_key(engine: str) -> str:
+    """Redis hash holding one engine's recent success rate and latency."""
+    return f"{KEY_PREFIX}stats:{engine}"
+
+
+# Kombu's Redis transport keeps one list per priority step: "<queue>", "<queue>\x06\x163", ...
+# celeryconfig passes these to the transport so queue-depth reads use the same keys.
+PRIORITY_STEPS = (0, 3, 6, 9)
+PRIORITY_SEP = "\x06\x16"
+
+
+def queue_keys(queue: str) -> list[str]:
+    """The Redis lists that together hold a queue's waiting messages."""
+    return [queue if step == 0 else f"{queue}{PRIORITY_SEP}{step}" for step in PRIORITY_STEPS]

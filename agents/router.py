@@ -1,0 +1,65 @@
+"""In-process routing: gather live figures, apply the pure decision, count rejections.
+
+The router task, the NATS bridge and any caller that wants to skip the router hop use this.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+import structlog
+
+from agents.catalog import engines
+from agents.connections import redis_client, registry
+from agents.errors import AgentsError
+from agents.execution import parse_request
+from agents.models import Decision, TaskRequest
+from agents.names import COUNTERS_KEY
+from agents.registry import text
+from agents.routing import Candidate, decide
+
+log = structlog.get_logger("agents.router")
+
+
+def candidates_for(capability: str) -> list[Candidate]:
+    """Registry candidates, plus engines this process knows that never sent a heartbeat."""
+    found = registry().candidates(capability)
+    seen = {c.engine for c in found}
+    for engine in engines().values():
+        if engine.name not in seen and capability in engine.capabilities:
+            assert engine.config is not None
+            found.append(
+                Candidate(
+                    engine=engine.name,
+                    capabilities=frozenset(engine.capabilities),
+                    queue_size=engine.config.queue_size,
+                )
+            )
+    return found
+
+
+def plan(raw: Any, *, task_id: str | None) -> tuple[TaskRequest, Decision]:
+    """Validate a raw request and decide its engine; rejections raise and are counted."""
+    try:
+        request = parse_request(raw, task_id=task_id)
+        decision = decide(request.capability, candidates_for(request.capability))
+    except AgentsError as exc:
+        count_rejection(exc.kind)
+        log.info("request_rejected", task_id=task_id, kind=exc.kind, error=str(exc))
+        raise
+    return request, decision
+
+
+def count_rejection(kind: str) -> None:
+    """Add one to the rejection counter of `kind` (shown by `agents status`)."""
+    try:
+        redis_client().hincrby(COUNTERS_KEY, f"rejected:{kind}", 1)
+    except redis.RedisError as exc:
+        log.warning("rejection_not_counted", kind=kind, error=str(exc))
+
+
+def rejection_counts() -> dict[str, int]:
+    """Rejections by kind since the counters were created."""
+    raw = redis_client().hgetall(COUNTERS_KEY)
+    return {text(k).removeprefix("rejected:"): int(v) for k, v in raw.items()}

@@ -1,0 +1,100 @@
+"""The one settings object: the only place in the project that reads the environment."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# `agents up` writes the URLs of the running local stack here; other terminals read it.
+DEFAULT_HOME = PROJECT_ROOT / ".agents"
+
+
+def _stack_env_file() -> Path:
+    # AGENTS_HOME decides where the stack file lives, so it has to be read before the model.
+    return Path(os.environ.get("AGENTS_HOME", str(DEFAULT_HOME))) / "stack.env"
+
+
+class Settings(BaseSettings):
+    """Every setting of the platform; environment variables win over `.agents/stack.env`."""
+
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
+
+    agents_home: Path = Field(DEFAULT_HOME, description="Local stack data, logs and stack.env.")
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Broker and result backend.")
+    database_url: str = Field(
+        "postgresql://postgres@127.0.0.1:5432/agents", description="Durable task history."
+    )
+    nats_url: str = Field("nats://127.0.0.1:4222", description="External events (NATS bridge).")
+    flower_url: str = Field("http://127.0.0.1:5555", description="Where Flower listens.")
+    flower_basic_auth: str | None = Field(
+        None, description="user:password for Flower; unset leaves Flower open on loopback."
+    )
+    agent_engines: str = Field("", description="Extra engines: comma-separated `module:attribute` paths.")
+    agent_task_timeout_seconds: int = Field(
+        300, ge=1, description="Default hard time limit of an engine task."
+    )
+    soft_time_limit_margin_seconds: int = Field(
+        5, ge=0, description="Soft limit fires this long before the hard one."
+    )
+    visibility_timeout_margin_seconds: int = Field(
+        300, ge=60, description="Redis redelivers unacked tasks this long after the longest limit."
+    )
+    result_expires_seconds: int = Field(86400, ge=60, description="How long results stay in Redis.")
+    worker_prefetch_multiplier: int = Field(1, ge=1, description="Messages reserved per process.")
+    db_pool_max_size: int = Field(20, ge=1, description="PostgreSQL pool size per process.")
+    traffic_route: Literal["new_system", "old_system"] = Field(
+        "new_system", description="old_system stops the NATS bridge consuming (rollback)."
+    )
+    breaker_failure_threshold: int = Field(
+        5, ge=1, description="Consecutive failures that open an engine's breaker."
+    )
+    breaker_reset_timeout_seconds: float = Field(
+        30.0, gt=0, description="Open breaker waits this long before a half-open trial."
+    )
+    heartbeat_interval_seconds: float = Field(5.0, gt=0, description="Worker heartbeat period.")
+    heartbeat_ttl_seconds: float = Field(
+        15.0, gt=0, description="An engine without a heartbeat this long leaves routing."
+    )
+    flower_port: int = Field(5555, ge=1, le=65535, description="Flower port for `make run`.")
+    log_level: str = Field("INFO", description="Log level of workers and CLI.")
+
+    @field_validator("agent_engines")
+    @classmethod
+    def _engine_paths_look_right(cls, value: str) -> str:
+        for path in _split(value):
+            module, _, attribute = path.partition(":")
+            if not module or not attribute:
+                raise ValueError(f"AGENT_ENGINES entry {path!r} must look like 'package.module:name'")
+        return value
+
+    @model_validator(mode="after")
+    def _heartbeat_outlives_interval(self) -> Settings:
+        if self.heartbeat_ttl_seconds <= self.heartbeat_interval_seconds:
+            raise ValueError("HEARTBEAT_TTL_SECONDS must be longer than HEARTBEAT_INTERVAL_SECONDS")
+        return self
+
+    @property
+    def engine_paths(self) -> list[str]:
+        """AGENT_ENGINES as a list of `module:attribute` strings."""
+        return _split(self.agent_engines)
+
+    @property
+    def stack_env_file(self) -> Path:
+        """File where `agents up` publishes the URLs of the running stack."""
+        return self.agents_home / "stack.env"
+
+
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings of this process, read once (environment first, then `.agents/stack.env`)."""
+    return Settings(_env_file=_stack_env_file())

@@ -1,0 +1,96 @@
+"""Health of the local stack: every server answers and every engine worker replies to ping."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import psycopg
+import redis
+
+from agents.settings import Settings
+
+READY_TIMEOUT_SECONDS = 120.0
+
+
+@dataclass
+class HealthReport:
+    """Outcome of each check, by piece."""
+
+    checks: dict[str, bool] = field(default_factory=dict)
+    workers: list[str] = field(default_factory=list)
+    expected_workers: int = 0
+
+    @property
+    def healthy(self) -> bool:
+        """Every check passed."""
+        return all(self.checks.values()) and len(self.workers) >= self.expected_workers
+
+    def line(self) -> str:
+        """One-line summary, e.g. `healthy: redis ok, postgres ok, ... workers 4/4`."""
+        parts = [f"{name} {'ok' if ok else 'DOWN'}" for name, ok in self.checks.items()]
+        parts.append(f"workers {len(self.workers)}/{self.expected_workers}")
+        state = "[green]healthy[/green]" if self.healthy else "[red]unhealthy[/red]"
+        return f"{state}: " + ", ".join(parts)
+
+
+def _redis_ok(url: str) -> bool:
+    with redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2) as client:
+        return bool(client.ping())
+
+
+def _postgres_ok(url: str) -> bool:
+    with psycopg.connect(url, connect_timeout=2) as conn:
+        return conn.execute("SELECT 1").fetchone() == (1,)
+
+
+def _nats_ok(url: str) -> bool:
+    import nats
+
+    async def probe() -> bool:
+        client = await nats.connect(url, connect_timeout=2, max_reconnect_attempts=0)
+        await client.close()
+        return True
+
+    return asyncio.run(probe())
+
+
+def _flower_ok(url: str) -> bool:
+    with urllib.request.urlopen(f"{url}/healthcheck", timeout=2) as response:
+        return bool(response.status == 200)
+
+
+def _safe(check: Callable[[str], bool], url: str) -> bool:
+    try:
+        return check(url)
+    except Exception:
+        return False
+
+
+def check_once(settings: Settings, expected: list[str]) -> HealthReport:
+    """Run every check once."""
+    from tasks import app
+
+    report = HealthReport(expected_workers=len(expected))
+    report.checks["redis"] = _safe(_redis_ok, settings.redis_url)
+    report.checks["postgres"] = _safe(_postgres_ok, settings.database_url)
+    report.checks["nats"] = _safe(_nats_ok, settings.nats_url)
+    report.checks["flower"] = _safe(_flower_ok, settings.flower_url)
+    if report.checks["redis"]:
+        replies = app.control.ping(timeout=1.0)
+        names = {name.partition("@")[0] for reply in replies for name in reply}
+        report.workers = sorted(names & set(expected))
+    return report
+
+
+def wait_until_healthy(settings: Settings, expected: list[str], stop: Callable[[], bool]) -> HealthReport:
+    """Poll until healthy, stopped, or READY_TIMEOUT_SECONDS passed; returns the last report."""
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    report = check_once(settings, expected)
+    while not report.healthy and not stop() and time.monotonic() < deadline:
+        time.sleep(1.0)
+        report = check_once(settings, expected)
+    return report

@@ -1,0 +1,209 @@
+"""`agents up` / `make run`: the whole platform on loopback until Ctrl-C.
+
+Servers the environment does not point elsewhere are started here; then a worker per engine,
+beat and Flower. The URLs in use go to `.agents/stack.env`, which the settings of any other
+`agents` or `celery -A tasks` command read, so a second terminal needs no exports.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+
+from rich.console import Console
+
+from agents.catalog import engines
+from agents.settings import Settings, get_settings
+from agents.stack import health
+from agents.stack.children import Child
+from agents.stack.servers import (
+    ServerProcess,
+    free_port,
+    port_free,
+    start_nats,
+    start_postgres,
+    start_redis,
+    stop_all,
+)
+from agents.worker import worker_argv
+
+console = Console()
+# Ports a developer expects; a busy one falls back to a free port.
+PREFERRED_PORTS = {"redis": 6379, "postgres": 5432, "nats": 4222}
+WORKER_GRACE_SECONDS = 30.0
+
+_ROUTE_CALL = (
+    "from tasks import route; "
+    'print(route.delay({"capability": "analysis", "payload": {"data": [1, 2, 3, 50]}}).get(timeout=10))'
+)
+EXAMPLE = (
+    "[bold]Try it[/bold] (another terminal, in this folder):\n"
+    f"  .venv/bin/python -c '{_ROUTE_CALL}'\n"
+    "  .venv/bin/agents status\n"
+    "  .venv/bin/celery -A tasks inspect ping"
+)
+
+
+class StackAlreadyRunning(RuntimeError):
+    """Another `agents up` owns this AGENTS_HOME."""
+
+
+def _port(name: str) -> int:
+    preferred = PREFERRED_PORTS[name]
+    return preferred if port_free(preferred) else free_port()
+
+
+def _claim_home(home: Path) -> Path:
+    home.mkdir(parents=True, exist_ok=True)
+    pid_file = home / "stack.pid"
+    if pid_file.exists():
+        try:
+            other = int(pid_file.read_text().strip())
+            os.kill(other, 0)
+        except (ValueError, ProcessLookupError, PermissionError):
+            pass  # stale file from a stack that died
+        else:
+            raise StackAlreadyRunning(f"a stack (pid {other}) already runs from {home}; stop it first")
+    pid_file.write_text(str(os.getpid()))
+    return pid_file
+
+
+def start_servers(settings: Settings, from_env: set[str]) -> tuple[list[ServerProcess], dict[str, str]]:
+    """Start each server the environment does not name; returns them and the URLs in use."""
+    home = settings.agents_home
+    urls = {
+        "REDIS_URL": settings.redis_url,
+        "DATABASE_URL": settings.database_url,
+        "NATS_URL": settings.nats_url,
+    }
+    servers: list[ServerProcess] = []
+    starters: dict[str, tuple[str, Callable[[Path, int], ServerProcess]]] = {
+        "REDIS_URL": ("redis", lambda d, p: start_redis(d, p)),
+        "DATABASE_URL": ("postgres", lambda d, p: start_postgres(d, p)),
+        "NATS_URL": ("nats", lambda d, p: start_nats(d, p)),
+    }
+    try:
+        for key, (name, start) in starters.items():
+            if key.lower() in from_env:
+                console.print(f"{name}: using {key} from the environment")
+                continue
+            console.print(f"starting {name} ...")
+            server = start(home / name, _port(name))
+            servers.append(server)
+            urls[key] = server.url
+    except BaseException:
+        stop_all(servers)
+        raise
+    return servers, urls
+
+
+def write_stack_env(path: Path, values: dict[str, str]) -> None:
+    """KEY=value lines the settings read; owner-only since it may hold Flower's password."""
+    path.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+    path.chmod(0o600)
+
+
+def start_celery(settings: Settings, env: dict[str, str]) -> list[Child]:
+    """A worker per engine, then beat and Flower, each logging to `.agents/logs/`."""
+    logs = settings.agents_home / "logs"
+    logs.mkdir(exist_ok=True)
+    celery = [sys.executable, "-m", "celery", "-A", "tasks"]
+    children = [Child(name, worker_argv(name), logs / f"{name}.log", env) for name in engines()]
+    children.append(
+        Child("beat", [*celery, "beat", "--loglevel", settings.log_level,
+                       "--schedule", str(settings.agents_home / "celerybeat-schedule"),
+                       "--pidfile", ""],
+              logs / "beat.log", env)
+    )  # fmt: skip
+    flower = [*celery, "flower", "--address=127.0.0.1", f"--port={settings.flower_port}"]
+    children.append(Child("flower", flower, logs / "flower.log", env))
+    for child in children:
+        child.start()
+    return children
+
+
+def stop_children(children: list[Child]) -> None:
+    """Flower and beat first, then a warm shutdown of every worker (running tasks finish)."""
+    for child in reversed(children):
+        child.signal(signal.SIGTERM)
+    for child in reversed(children):
+        child.wait(WORKER_GRACE_SECONDS)
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def print_pieces(servers: list[ServerProcess], urls: dict[str, str], children: list[Child]) -> None:
+    """Where each piece listens, its pid and its log: one line each, never truncated."""
+    by_url = {s.url: s for s in servers}
+    rows: list[tuple[str, str, str, str]] = []
+    for key in ("REDIS_URL", "DATABASE_URL", "NATS_URL"):
+        server = by_url.get(urls[key])
+        pid = f"pid {server.process.pid}" if server else "external"
+        rows.append(
+            (key.removesuffix("_URL").lower(), urls[key], pid, _shown(server.log_path) if server else "")
+        )
+    for child in children:
+        where = {"flower": urls["FLOWER_URL"], "beat": "periodic jobs"}.get(child.name, f"queue {child.name}")
+        rows.append((child.name, where, f"pid {child.pid}", _shown(child.log_path)))
+    width = max(len(r[1]) for r in rows)
+    for name, where, pid, log in rows:
+        console.print(f"  {name:<13} {where:<{width}}  {pid:<10} {log}", soft_wrap=True, highlight=False)
+
+
+def run_stack() -> int:
+    """Run until SIGINT/SIGTERM; returns the exit status."""
+    base = Settings(_env_file=None)
+    from_env = set(base.model_fields_set)
+    home = base.agents_home
+    try:
+        pid_file = _claim_home(home)
+    except StackAlreadyRunning as exc:
+        console.print(f"[red]{exc}[/red]")
+        return 1
+    stop_requested = False
+
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        nonlocal stop_requested
+        stop_requested = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    servers: list[ServerProcess] = []
+    children: list[Child] = []
+    stack_env = home / "stack.env"
+    try:
+        servers, urls = start_servers(base, from_env)
+        urls["FLOWER_URL"] = f"http://127.0.0.1:{base.flower_port}"
+        if base.flower_basic_auth:
+            urls["FLOWER_BASIC_AUTH"] = base.flower_basic_auth
+        write_stack_env(stack_env, urls)
+        get_settings.cache_clear()
+        env = {**os.environ, **urls, "AGENTS_HOME": str(home)}
+        children = start_celery(get_settings(), env)
+        print_pieces(servers, urls, children)
+        report = health.wait_until_healthy(get_settings(), list(engines()), lambda: stop_requested)
+        console.print(report.line())
+        console.print(EXAMPLE, soft_wrap=True, highlight=False)
+        console.print("[dim]Ctrl-C stops everything.[/dim]")
+        while not stop_requested:
+            for child in children:
+                child.restart_if_dead(console)
+            time.sleep(0.5)
+        console.print("stopping: flower, beat, workers (warm shutdown), then servers ...")
+        return 0
+    finally:
+        stop_children(children)
+        stop_all(servers)
+        stack_env.unlink(missing_ok=True)
+        pid_file.unlink(missing_ok=True)
+        console.print("stopped; no process left running.")

@@ -1,0 +1,49 @@
+"""How one engine's worker is started: `agents worker NAME` is a thin wrapper over celery."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+
+from agents.base import BaseAgent
+from agents.catalog import engines
+from agents.errors import EngineConfigError
+from agents.settings import get_settings
+
+
+def worker_argv(name: str, extra: Sequence[str] = ()) -> list[str]:
+    """The `celery worker` command line for engine `name`: its queue, concurrency and limits."""
+    catalog = engines()
+    if name not in catalog:
+        raise EngineConfigError(f"no engine named {name!r}; known: {', '.join(sorted(catalog))}")
+    config = catalog[name].config
+    assert config is not None
+    # Imported here: celeryconfig reads the catalog, which must not import it back.
+    from celeryconfig import hard_limit, soft_limit
+
+    hard = hard_limit(config.task_timeout_seconds)
+    return [
+        sys.executable, "-m", "celery", "-A", "tasks", "worker",
+        "--queues", name,
+        "--hostname", f"{name}@%h",
+        "--concurrency", str(config.max_concurrent_tasks),
+        "--pool", config.pool,
+        "--soft-time-limit", str(soft_limit(hard)),
+        "--time-limit", str(hard),
+        "--loglevel", get_settings().log_level,
+        *extra,
+    ]  # fmt: skip
+
+
+def exec_worker(name: str, extra: Sequence[str] = ()) -> None:
+    """Replace this process with the worker, so SIGTERM reaches Celery for a warm shutdown."""
+    argv = worker_argv(name, extra)
+    os.execv(argv[0], argv)
+
+
+async def run_worker_process(engine: BaseAgent) -> int:
+    """Run `engine`'s worker as a child process until it exits; returns its exit status."""
+    process = await asyncio.create_subprocess_exec(*worker_argv(engine.name))
+    return await process.wait()

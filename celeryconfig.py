@@ -1,0 +1,108 @@
+"""Every Celery setting, derived from the one settings object. Each line says why.
+
+Loaded by `tasks.app` with `config_from_object("celeryconfig")`.
+"""
+
+from __future__ import annotations
+
+from kombu import Queue
+
+from agents.catalog import engines
+from agents.models import Priority
+from agents.names import (
+    PRIORITY_SEP,
+    PRIORITY_STEPS,
+    PRUNE_REGISTRY_TASK,
+    ROUTE_TASK,
+    ROUTER_QUEUE,
+    engine_task_name,
+)
+from agents.settings import get_settings
+
+_settings = get_settings()
+_engines = engines()
+
+
+def hard_limit(task_timeout_seconds: int | None) -> int:
+    """Hard time limit of an engine task: its own timeout, else AGENT_TASK_TIMEOUT_SECONDS."""
+    return task_timeout_seconds or _settings.agent_task_timeout_seconds
+
+
+def soft_limit(hard: int) -> int:
+    """Soft limit a little before the hard one, so handlers can clean up."""
+    return max(1, hard - _settings.soft_time_limit_margin_seconds)
+
+
+_longest_hard_limit = max(
+    [_settings.agent_task_timeout_seconds]
+    + [hard_limit(e.config.task_timeout_seconds) for e in _engines.values() if e.config]
+)
+
+# Redis is both broker and result store; a production deployment points REDIS_URL at its own cluster.
+broker_url = _settings.redis_url
+result_backend = _settings.redis_url
+
+# JSON only: pickle on the wire is remote code execution.
+task_serializer = "json"
+result_serializer = "json"
+accept_content = ["json"]
+result_accept_content = ["json"]
+
+# Ack after the task ran, so a worker that dies mid-task does not lose it...
+task_acks_late = True
+# ...and requeue when the worker process is killed (OOM, SIGKILL) instead of failing the task.
+task_reject_on_worker_lost = True
+# One reserved message per process: long tasks do not starve idle workers (raise per engine for throughput).
+worker_prefetch_multiplier = _settings.worker_prefetch_multiplier
+# Default limits for tasks without their own (engine tasks set theirs from AgentConfig).
+task_time_limit = _settings.agent_task_timeout_seconds
+task_soft_time_limit = soft_limit(_settings.agent_task_timeout_seconds)
+
+# Redis redelivers unacked messages after the visibility timeout: it must outlast the longest
+# task, or a long task runs twice. Both broker and result backend read it.
+_visibility_timeout = _longest_hard_limit + _settings.visibility_timeout_margin_seconds
+broker_transport_options = {
+    "visibility_timeout": _visibility_timeout,
+    # Priority lists per queue; the registry reads queue depth from the same keys.
+    "priority_steps": list(PRIORITY_STEPS),
+    "sep": PRIORITY_SEP,
+    "queue_order_strategy": "priority",
+}
+result_backend_transport_options = {"visibility_timeout": _visibility_timeout}
+# Keep retrying the broker at start-up instead of crashing when Redis is a few seconds late.
+broker_connection_retry_on_startup = True
+# Measured with Redis restarts: cancelling running tasks on connection loss lost tasks. Keep off.
+worker_cancel_long_running_tasks_on_connection_loss = False
+# Results are a cache for callers; PostgreSQL keeps the history.
+result_expires = _settings.result_expires_seconds
+
+# Task events feed Flower and `celery events`; the sent event shows queued tasks too.
+worker_send_task_events = True
+task_send_sent_event = True
+# STARTED state lets Flower and callers tell running from waiting.
+task_track_started = True
+
+# One queue per engine; the router's queue is the intelligence engine's.
+task_queues = [Queue(name, routing_key=name) for name in _engines]
+# Nothing falls back to an unconsumed "celery" queue.
+task_default_queue = ROUTER_QUEUE
+task_create_missing_queues = False
+task_routes = {ROUTE_TASK: {"queue": ROUTER_QUEUE}} | {
+    engine_task_name(name): {"queue": name} for name in _engines
+}
+# Messages without a priority are NORMAL (kombu's Redis transport serves 0 first).
+task_default_priority = Priority.NORMAL.broker_priority
+
+# Recycle worker processes now and then so a slow leak in an engine cannot grow forever.
+worker_max_tasks_per_child = 10_000
+enable_utc = True
+timezone = "UTC"
+
+beat_schedule_filename = str(_settings.agents_home / "celerybeat-schedule")
+beat_schedule = {
+    "prune-registry": {
+        "task": PRUNE_REGISTRY_TASK,
+        "schedule": _settings.heartbeat_ttl_seconds,
+        "options": {"queue": ROUTER_QUEUE, "expires": _settings.heartbeat_ttl_seconds},
+    },
+}

@@ -1,0 +1,15 @@
+"""The Celery app: created, configured from `celeryconfig`, task modules listed explicitly."""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from agents.logs import configure_logging
+
+configure_logging()
+
+app = Celery(
+    "agents",
+    include=["tasks.router", "tasks.engine_tasks", "tasks.maintenance", "tasks.heartbeat"],
+)
+app.config_from_object("celeryconfig")

@@ -1,0 +1,107 @@
+"""Shared fixtures: real servers started once per session on free ports, and real workers.
+
+The environment is set before anything imports `tasks`, because the settings (and so the
+Celery app) are read once per process.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agents.stack.servers import ServerProcess, free_port, start_redis
+
+ROOT = Path(__file__).resolve().parent.parent
+SESSION_HOME = Path(tempfile.mkdtemp(prefix="agents-test-"))
+REDIS_PORT = free_port()
+TEST_ENGINES = "tests.engines:engine,tests.engines:FlakyEngine"
+FLEET_QUEUES = "intelligence,performance,optimization,analysis,flaky"
+
+TEST_ENV = {
+    "AGENTS_HOME": str(SESSION_HOME),
+    "REDIS_URL": f"redis://127.0.0.1:{REDIS_PORT}/0",
+    "AGENT_ENGINES": TEST_ENGINES,
+    "HEARTBEAT_INTERVAL_SECONDS": "0.5",
+    "HEARTBEAT_TTL_SECONDS": "2",
+    "BREAKER_FAILURE_THRESHOLD": "3",
+    "BREAKER_RESET_TIMEOUT_SECONDS": "2",
+    "SOFT_TIME_LIMIT_MARGIN_SECONDS": "1",
+    "LOG_LEVEL": "INFO",
+}
+os.environ.update(TEST_ENV)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "servers: needs real servers and workers")
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[ServerProcess]:
+    """One real Redis for the session (append-only, noeviction, as in production)."""
+    server = start_redis(SESSION_HOME / "redis", REDIS_PORT)
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def redis_client(redis_server: ServerProcess):
+    """The platform's Redis client, with platform keys (not queues) wiped between tests."""
+    from agents.connections import redis_client as client
+
+    yield client()
+    for key in client().scan_iter("agents:*"):
+        if not key.startswith(b"agents:workers") and not key.startswith(b"agents:engines"):
+            client().delete(key)
+
+
+def spawn_worker(argv: list[str], log_name: str) -> subprocess.Popen[bytes]:
+    """A real worker process in its own session, logging to the session folder."""
+    log = open(SESSION_HOME / f"{log_name}.log", "ab")  # noqa: SIM115 - lives as long as the worker
+    return subprocess.Popen(
+        argv, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=os.environ.copy(), start_new_session=True
+    )
+
+
+def wait_for_engines(names: set[str], timeout: float = 30.0) -> None:
+    """Block until every engine in `names` has a live heartbeat."""
+    from agents.connections import registry
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if names <= set(registry().live_workers()):
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"engines {sorted(names)} sent no heartbeat within {timeout}s")
+
+
+def stop_worker(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 20) -> None:
+    """Warm shutdown (SIGTERM) or crash (SIGKILL) of a worker and its pool children."""
+    if process.poll() is None:
+        os.killpg(process.pid, sig)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+@pytest.fixture(scope="session")
+def fleet(redis_server: ServerProcess) -> Iterator[str]:
+    """One prefork worker serving the built-in engines and the flaky test engine."""
+    node = f"fleet-{os.getpid()}@localhost"
+    argv = [sys.executable, "-m", "celery", "-A", "tasks", "worker", "-Q", FLEET_QUEUES,
+            "-n", node, "-c", "2", "-P", "prefork", "--loglevel", "INFO"]  # fmt: skip
+    process = spawn_worker(argv, "fleet")
+    try:
+        wait_for_engines({"intelligence", "performance", "optimization", "analysis", "flaky"})
+        yield node
+    finally:
+        stop_worker(process)
