@@ -11,13 +11,13 @@ from agents.execution import parse_request
 
 
 def test_priority_accepts_names_and_numbers() -> None:
-    assert TaskRequest(capability="a", priority="high").priority is Priority.HIGH  # type: ignore[arg-type]
+    assert TaskRequest(capability="a", priority="high").priority is Priority.HIGH
     assert TaskRequest(capability="a", priority=4).priority is Priority.CRITICAL
 
 
 def test_unknown_priority_lists_the_choices() -> None:
     with pytest.raises(ValidationError, match="use one of low, normal, high, critical"):
-        TaskRequest(capability="a", priority="urgent")  # type: ignore[arg-type]
+        TaskRequest(capability="a", priority="urgent")
 
 
 def test_higher_priority_is_served_first_by_redis() -> None:
@@ -70,4 +70,4 @@ def test_agent_config_accepts_the_seed_fields() -> None:
 )
 def test_agent_config_errors_name_the_field(fields: dict[str, object], problem: str) -> None:
     with pytest.raises(ValidationError, match=problem):
-        AgentConfig(**fields)  # type: ignore[arg-type]
+        AgentConfig(**fields)

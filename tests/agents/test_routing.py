@@ -66,7 +66,11 @@ def test_half_open_gets_traffic_only_without_healthier_choice() -> None:
 def test_skips_full_queue_and_open_breaker() -> None:
     decision = decide(
         "analysis",
-        [candidate("full", depth=100), candidate("open", breaker=BreakerState.OPEN), candidate("ok", depth=99)],
+        [
+            candidate("full", depth=100),
+            candidate("open", breaker=BreakerState.OPEN),
+            candidate("ok", depth=99),
+        ],
     )
     assert decision.engine == "ok"
     assert "queue 99/100" in decision.reason
@@ -104,7 +108,13 @@ def test_decision_is_always_an_eligible_candidate_with_bounded_confidence(cands:
         assert not any(c.depth < c.queue_size for c in eligible)
         return
     chosen = [c for c in cands if c.engine == decision.engine]
-    assert any(c.live_workers > 0 and c.breaker is not BreakerState.OPEN and c.depth < c.queue_size for c in chosen)
+    assert any(
+        c.live_workers > 0 and c.breaker is not BreakerState.OPEN and c.depth < c.queue_size for c in chosen
+    )
     assert 0.0 <= decision.confidence <= 1.0
-    best = max(score(c) for c in cands if c.live_workers and c.breaker is not BreakerState.OPEN and c.depth < c.queue_size)
+    best = max(
+        score(c)
+        for c in cands
+        if c.live_workers and c.breaker is not BreakerState.OPEN and c.depth < c.queue_size
+    )
     assert decision.confidence == pytest.approx(best, abs=1e-4)

@@ -10,7 +10,9 @@ from pydantic import ValidationError
 from agents.settings import Settings
 
 
-def test_stack_file_fills_what_the_environment_leaves_unset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_stack_file_fills_what_the_environment_leaves_unset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("NATS_URL", raising=False)
     stack = tmp_path / "stack.env"
     stack.write_text("NATS_URL=nats://127.0.0.1:9999\nREDIS_URL=redis://from-file:1/0\n")

@@ -55,7 +55,9 @@ def test_intelligence_explains_its_decision(fleet: str, redis_client) -> None:
         ({"capability": "processing"}, NoLiveEngine, "no live worker for engine.*my_engine"),
     ],
 )
-def test_rejections_are_distinct_errors_and_counted(fleet: str, redis_client, request_body, error, message) -> None:
+def test_rejections_are_distinct_errors_and_counted(
+    fleet: str, redis_client, request_body, error, message
+) -> None:
     from tasks import route
 
     with pytest.raises(error, match=message):
