@@ -73,8 +73,8 @@ class Registry:
 
     def prune(self) -> int:
         """Delete expired heartbeats; returns how many went."""
-        seconds, _ = self._client.time()
-        return int(self._client.zremrangebyscore(LIVE_WORKERS_KEY, "-inf", seconds))
+        seconds, micros = self._client.time()
+        return int(self._client.zremrangebyscore(LIVE_WORKERS_KEY, "-inf", seconds + micros / 1e6))
 
     def cards(self) -> dict[str, EngineCard]:
         """Every engine ever announced, live or not."""
