@@ -4,18 +4,47 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import click
+import kombu.exceptions
+import redis
 from rich.console import Console
 from rich.table import Table
 
 from agents.errors import AgentsError
 from agents.logs import configure_logging
 
-console = Console()
+# Piped output (scripts, grep) gets full-width tables instead of rich's 80-column default.
+console = Console(width=None if sys.stdout.isatty() else 200)
 
 
-@click.group()
+def masked(url: str) -> str:
+    """A server URL without its password, fit for a terminal or a log."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class AgentsGroup(click.Group):
+    """Turns "server not reachable" into one clear line instead of a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (redis.ConnectionError, kombu.exceptions.OperationalError) as exc:
+            from agents.settings import get_settings
+
+            url = masked(get_settings().redis_url)
+            raise click.ClickException(
+                f"cannot reach Redis at {url} ({exc.__class__.__name__}); is the stack running (`make run`)?"
+            ) from None
+
+
+@click.group(cls=AgentsGroup)
 def main() -> None:
     """Agent engines on Celery."""
     configure_logging()
@@ -82,8 +111,10 @@ def send(capability: str, payload: str, task_type: str, priority: str, timeout: 
         body = json.loads(payload)
     except json.JSONDecodeError as exc:
         raise click.BadParameter(f"not JSON: {exc}", param_hint="--payload") from None
+    from agents.connections import redis_client
     from tasks import route
 
+    redis_client().ping()  # fail fast with the clear "cannot reach Redis" message
     request = {"capability": capability, "task_type": task_type, "payload": body, "priority": priority}
     result = route.delay(request)
     try:
@@ -91,3 +122,7 @@ def send(capability: str, payload: str, task_type: str, priority: str, timeout: 
     except AgentsError as exc:
         raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
     console.print_json(json.dumps({"task_id": result.id, "result": value}))
+
+
+if __name__ == "__main__":
+    main()

@@ -121,7 +121,9 @@ def start_celery(settings: Settings, env: dict[str, str]) -> list[Child]:
               logs / "beat.log", env)
     )  # fmt: skip
     flower = [*celery, "flower", "--address=127.0.0.1", f"--port={settings.flower_port}"]
-    children.append(Child("flower", flower, logs / "flower.log", env))
+    # Flower binds loopback only; without basic auth its JSON API would answer 401 to local scripts.
+    flower_env = env if settings.flower_basic_auth else env | {"FLOWER_UNAUTHENTICATED_API": "true"}
+    children.append(Child("flower", flower, logs / "flower.log", flower_env))
     for child in children:
         child.start()
     return children

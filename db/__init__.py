@@ -1,0 +1,1 @@
+"""Durable task history in PostgreSQL (SQLAlchemy 2 models and Alembic migrations arrive with issue 3)."""

@@ -1,0 +1,99 @@
+"""`agents up` (what `make run` runs): the whole platform comes up, works, and stops cleanly."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+
+from agents.stack.servers import free_port
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.servers
+ENGINES = {"intelligence", "performance", "optimization", "analysis"}
+
+
+def stack_env(home: Path) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"REDIS_URL", "DATABASE_URL", "NATS_URL", "AGENT_ENGINES"}
+    }
+    env["AGENTS_HOME"] = str(home)
+    return env
+
+
+def wait_for_line(path: Path, marker: str, process: subprocess.Popen[bytes], timeout: float = 150) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = path.read_text(errors="replace") if path.exists() else ""
+        if marker in text:
+            return text
+        assert process.poll() is None, f"agents up exited early:\n{text}"
+        time.sleep(0.5)
+    raise TimeoutError(f"{marker!r} not printed in {timeout}s:\n{path.read_text(errors='replace')}")
+
+
+def test_up_serves_requests_and_ctrl_c_leaves_nothing_behind(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    env = stack_env(home) | {"FLOWER_PORT": str(free_port())}
+    out = tmp_path / "up.out"
+    with open(out, "wb") as sink:
+        up = subprocess.Popen(
+            [sys.executable, "-m", "agents.cli", "up"],
+            cwd=ROOT,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    descendants: list[psutil.Process] = []
+    try:
+        printed = wait_for_line(out, "Ctrl-C stops everything", up)
+        assert "healthy: redis ok, postgres ok, nats ok, flower ok, workers 4/4" in printed
+        assert "route.delay(" in printed
+        urls = dict(line.split("=", 1) for line in (home / "stack.env").read_text().splitlines())
+        assert set(urls) >= {"REDIS_URL", "DATABASE_URL", "NATS_URL", "FLOWER_URL"}
+
+        # Another terminal: no exports, the settings find the stack through .agents/stack.env.
+        client_env = stack_env(home)
+        code = (
+            "from tasks import route; "
+            'result = route.delay({"capability": "analysis", "payload": {"data": [1, 2, 3, 50]}}); '
+            'print(result.get(timeout=20)["max"])'
+        )
+        routed = subprocess.run(
+            [sys.executable, "-c", code], cwd=ROOT, env=client_env, capture_output=True, text=True, timeout=60
+        )
+        assert routed.stdout.strip() == "50.0", routed.stderr
+
+        ping = subprocess.run(
+            [sys.executable, "-m", "celery", "-A", "tasks", "inspect", "ping", "--json", "--timeout", "5"],
+            cwd=ROOT, env=client_env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        answered = {node.split("@")[0] for node in json.loads(ping.stdout)}
+        assert answered == ENGINES, ping.stderr
+
+        with urllib.request.urlopen(f"{urls['FLOWER_URL']}/api/workers?refresh=1", timeout=20) as response:
+            flower_workers = {node.split("@")[0] for node in json.load(response)}
+        assert flower_workers == ENGINES
+
+        descendants = psutil.Process(up.pid).children(recursive=True)
+        assert len(descendants) >= 9  # 3 servers, 4 workers (+ pool children), beat, flower
+    finally:
+        # Ctrl-C: SIGINT to `agents up` alone (its children run in their own sessions).
+        up.send_signal(signal.SIGINT)
+        up.wait(timeout=90)
+    assert up.returncode == 0, out.read_text()
+    assert "stopped; no process left running." in out.read_text()
+    left = [p for p in descendants if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert left == [], [p.cmdline() for p in left]
+    assert not (home / "stack.env").exists()
