@@ -10,9 +10,15 @@ from kombu import Queue
 from agents.catalog import engines
 from agents.models import Priority
 from agents.names import (
+    ANALYZE_TASK,
+    HEALTH_REPORT_TASK,
+    MAINTENANCE_QUEUE,
+    MAINTENANCE_TASKS,
     PRIORITY_SEP,
     PRIORITY_STEPS,
     PRUNE_REGISTRY_TASK,
+    REAP_STUCK_TASK,
+    RETENTION_TASK,
     ROUTE_TASK,
     ROUTER_QUEUE,
     engine_task_name,
@@ -83,13 +89,15 @@ task_send_sent_event = True
 task_track_started = True
 
 # One queue per engine; the router's queue is the intelligence engine's.
-task_queues = [Queue(name, routing_key=name) for name in _engines]
+task_queues = [Queue(name, routing_key=name) for name in [*_engines, MAINTENANCE_QUEUE]]
 # Nothing falls back to an unconsumed "celery" queue.
 task_default_queue = ROUTER_QUEUE
 task_create_missing_queues = False
-task_routes = {ROUTE_TASK: {"queue": ROUTER_QUEUE}} | {
-    engine_task_name(name): {"queue": name} for name in _engines
-}
+task_routes = (
+    {ROUTE_TASK: {"queue": ROUTER_QUEUE}}
+    | {engine_task_name(name): {"queue": name} for name in _engines}
+    | {name: {"queue": MAINTENANCE_QUEUE} for name in MAINTENANCE_TASKS}
+)
 # Messages without a priority are NORMAL (kombu's Redis transport serves 0 first).
 task_default_priority = Priority.NORMAL.broker_priority
 
@@ -99,10 +107,16 @@ enable_utc = True
 timezone = "UTC"
 
 beat_schedule_filename = str(_settings.agents_home / "celerybeat-schedule")
+# Beat must run as exactly one instance (k8s: replicas 1, Recreate), or every job runs twice.
+# A job that outlives its period is not stacked: it expires instead of queueing up.
+_every = {
+    PRUNE_REGISTRY_TASK: _settings.heartbeat_ttl_seconds,
+    REAP_STUCK_TASK: _settings.reaper_interval_seconds,
+    RETENTION_TASK: _settings.retention_interval_seconds,
+    HEALTH_REPORT_TASK: _settings.health_report_interval_seconds,
+    ANALYZE_TASK: _settings.analyze_interval_seconds,
+}
 beat_schedule = {
-    "prune-registry": {
-        "task": PRUNE_REGISTRY_TASK,
-        "schedule": _settings.heartbeat_ttl_seconds,
-        "options": {"queue": ROUTER_QUEUE, "expires": _settings.heartbeat_ttl_seconds},
-    },
+    name.rsplit(".", 1)[-1]: {"task": name, "schedule": period, "options": {"expires": period}}
+    for name, period in _every.items()
 }

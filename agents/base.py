@@ -6,6 +6,7 @@ AGENT_ENGINES; the platform gives it a queue, a Celery task, routing and time li
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -85,13 +86,17 @@ class BaseAgent:
         """Publish to a JetStream stream with a publish ack."""
         raise NotImplementedError("JetStream publishing arrives with the NATS bridge (issue 4)")
 
-    async def _db_fetch(self, query: str, *args: Any) -> list[Any]:
-        """Run a parameterised SELECT on the shared pool."""
-        raise NotImplementedError("database access arrives with durable history (issue 3)")
+    async def _db_fetch(self, query: str, *args: Any) -> list[dict[str, Any]]:
+        """Run a parameterised query (`$1` or `:name` binds) on the shared pool; rows as dicts."""
+        from db import raw
 
-    async def _db_execute(self, query: str, *args: Any) -> Any:
-        """Run a parameterised statement on the shared pool."""
-        raise NotImplementedError("database access arrives with durable history (issue 3)")
+        return await asyncio.to_thread(raw.fetch, query, args)
+
+    async def _db_execute(self, query: str, *args: Any) -> int:
+        """Run a parameterised statement on the shared pool; returns the affected row count."""
+        from db import raw
+
+        return await asyncio.to_thread(raw.execute, query, args)
 
     async def start(self) -> bool:
         """Seed compatibility: collect subscriptions; workers are started by `agents worker`."""

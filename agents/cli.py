@@ -13,6 +13,7 @@ import redis
 from rich.console import Console
 from rich.table import Table
 
+from agents.cli_history import doctor, migrate, tasks_group
 from agents.errors import AgentsError
 from agents.logs import configure_logging
 
@@ -123,6 +124,10 @@ def send(capability: str, payload: str, task_type: str, priority: str, timeout: 
         raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
     console.print_json(json.dumps({"task_id": result.id, "result": value}))
 
+
+main.add_command(migrate)
+main.add_command(doctor)
+main.add_command(tasks_group)
 
 if __name__ == "__main__":
     main()

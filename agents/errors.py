@@ -45,6 +45,12 @@ class Backpressure(TransientError):
     kind = "backpressure"
 
 
+class RequestTimeout(AgentsError):
+    """The request's own `timeout` ran out before the handler finished (counts against the engine)."""
+
+    kind = "request_timeout"
+
+
 class EngineConfigError(PermanentError):
     """An engine definition (AGENT_ENGINES entry, AgentConfig) is wrong."""
 

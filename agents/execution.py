@@ -13,14 +13,10 @@ from pydantic import ValidationError
 from agents import aio
 from agents.base import BaseAgent
 from agents.connections import breakers
-from agents.errors import InvalidRequest, PermanentError, UnknownCapability
+from agents.errors import InvalidRequest, PermanentError, RequestTimeout, UnknownCapability
 from agents.models import TaskRequest
 
 log = structlog.get_logger("agents.execution")
-
-
-class RequestTimeout(Exception):
-    """The request's own `timeout` ran out before the handler finished."""
 
 
 def describe_validation_error(exc: ValidationError) -> str:

@@ -68,6 +68,10 @@ class AgentConfig(BaseModel):
         None, ge=1, description="Hard time limit; None uses AGENT_TASK_TIMEOUT_SECONDS."
     )
     pool: str = Field("prefork", pattern=r"^(prefork|threads|solo|gevent|eventlet)$")
+    max_retries: int = Field(3, ge=0, le=100, description="Retries of a TransientError, with backoff.")
+    idempotent: bool = Field(
+        False, description="Running a request twice is harmless: the reaper may re-queue it."
+    )
     # Accepted so seed configs load unchanged; connections come from Settings, never from code.
     nats_url: str | None = Field(None, exclude=True)
     postgres_url: str | None = Field(None, exclude=True)

@@ -16,6 +16,13 @@ ROUTER_QUEUE = INTELLIGENCE
 ROUTE_TASK = "agents.route"
 ENGINE_TASK_PREFIX = "agents.engine."
 PRUNE_REGISTRY_TASK = "agents.maintenance.prune_registry"
+REAP_STUCK_TASK = "agents.maintenance.reap_stuck"
+RETENTION_TASK = "agents.maintenance.apply_retention"
+HEALTH_REPORT_TASK = "agents.maintenance.health_report"
+ANALYZE_TASK = "agents.maintenance.analyze"
+MAINTENANCE_TASKS = (PRUNE_REGISTRY_TASK, REAP_STUCK_TASK, RETENTION_TASK, HEALTH_REPORT_TASK, ANALYZE_TASK)
+# Maintenance jobs have their own queue so a slow job never delays routing.
+MAINTENANCE_QUEUE = "maintenance"
 
 # Capabilities of the built-in engines.
 CAP_ROUTING = "routing"
@@ -30,6 +37,9 @@ KEY_PREFIX = "agents:"
 LIVE_WORKERS_KEY = KEY_PREFIX + "workers"  # sorted set "engine|host" -> heartbeat expiry
 ENGINE_INFO_KEY = KEY_PREFIX + "engines"  # hash engine -> JSON card (capabilities, queue_size)
 COUNTERS_KEY = KEY_PREFIX + "counters"  # hash "<kind>" -> count (router rejections)
+# Lifecycle records wait here until a history writer moves them to PostgreSQL.
+HISTORY_PENDING_KEY = KEY_PREFIX + "history:pending"
+HISTORY_WRITERS_KEY = KEY_PREFIX + "history:writers"  # sorted set writer id -> liveness expiry
 
 
 def engine_task_name(engine: str) -> str:
@@ -40,6 +50,11 @@ def engine_task_name(engine: str) -> str:
 def breaker_key(engine: str) -> str:
     """Redis hash holding one engine's circuit breaker."""
     return f"{KEY_PREFIX}breaker:{engine}"
+
+
+def history_inflight_key(writer: str) -> str:
+    """Redis list holding the batch a history writer is currently writing."""
+    return f"{KEY_PREFIX}history:inflight:{writer}"
 
 
 def stats_key(engine: str) -> str:

@@ -48,6 +48,20 @@ class Settings(BaseSettings):
     result_expires_seconds: int = Field(86400, ge=60, description="How long results stay in Redis.")
     worker_prefetch_multiplier: int = Field(1, ge=1, description="Messages reserved per process.")
     db_pool_max_size: int = Field(20, ge=1, description="PostgreSQL pool size per process.")
+    db_pool_overflow: int = Field(5, ge=0, description="Extra PostgreSQL connections beyond the pool.")
+    history_batch_size: int = Field(500, ge=1, description="Lifecycle records written per batch.")
+    history_flush_interval_seconds: float = Field(
+        0.5, gt=0, description="How often each worker moves lifecycle records to PostgreSQL."
+    )
+    history_retention_days: int = Field(30, ge=1, description="Task history older than this is deleted.")
+    retention_batch_size: int = Field(5000, ge=1, description="Rows deleted per retention statement.")
+    reaper_grace_seconds: int = Field(
+        60, ge=0, description="A task processing longer than its hard limit plus this is stuck."
+    )
+    reaper_interval_seconds: float = Field(60, gt=0, description="Beat: stuck-task reaper period.")
+    retention_interval_seconds: float = Field(3600, gt=0, description="Beat: history retention period.")
+    health_report_interval_seconds: float = Field(300, gt=0, description="Beat: health report period.")
+    analyze_interval_seconds: float = Field(3600, gt=0, description="Beat: ANALYZE of hot tables period.")
     traffic_route: Literal["new_system", "old_system"] = Field(
         "new_system", description="old_system stops the NATS bridge consuming (rollback)."
     )
@@ -83,6 +97,14 @@ class Settings(BaseSettings):
     def engine_paths(self) -> list[str]:
         """AGENT_ENGINES as a list of `module:attribute` strings."""
         return _split(self.agent_engines)
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """DATABASE_URL with the psycopg 3 driver named, as SQLAlchemy wants it."""
+        scheme, _, rest = self.database_url.partition("://")
+        if scheme in ("postgresql", "postgres"):
+            return f"postgresql+psycopg://{rest}"
+        return self.database_url
 
     @property
     def stack_env_file(self) -> Path:

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from agents.base import BaseAgent
 from agents.catalog import engines
 from agents.errors import EngineConfigError
+from agents.names import INTELLIGENCE, MAINTENANCE_QUEUE
 from agents.settings import get_settings
 
 
@@ -26,7 +27,8 @@ def worker_argv(name: str, extra: Sequence[str] = ()) -> list[str]:
     hard = hard_limit(config.task_timeout_seconds)
     return [
         sys.executable, "-m", "celery", "-A", "tasks", "worker",
-        "--queues", name,
+        # The intelligence worker also runs the beat maintenance jobs.
+        "--queues", f"{name},{MAINTENANCE_QUEUE}" if name == INTELLIGENCE else name,
         "--hostname", f"{name}@%h",
         "--concurrency", str(config.max_concurrent_tasks),
         "--pool", config.pool,

@@ -10,6 +10,13 @@ configure_logging()
 
 app = Celery(
     "agents",
-    include=["tasks.router", "tasks.engine_tasks", "tasks.maintenance", "tasks.heartbeat"],
+    include=[
+        "tasks.router",
+        "tasks.engine_tasks",
+        "tasks.maintenance",
+        "tasks.heartbeat",
+        "tasks.lifecycle",
+        "tasks.history_writer",
+    ],
 )
 app.config_from_object("celeryconfig")

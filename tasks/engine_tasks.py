@@ -8,7 +8,7 @@ from celery import Task
 
 from agents.base import BaseAgent
 from agents.catalog import engines
-from agents.errors import PermanentError
+from agents.errors import PermanentError, TransientError
 from agents.execution import execute
 from agents.names import engine_task_name
 from celeryconfig import hard_limit, soft_limit
@@ -31,6 +31,12 @@ def register_engine_task(engine: BaseAgent) -> Task:
         soft_time_limit=soft_limit(hard),
         time_limit=hard,
         throws=(PermanentError,),
+        # The one retry policy: transient errors back off exponentially, permanent ones never retry.
+        autoretry_for=(TransientError,),
+        retry_backoff=True,
+        retry_backoff_max=60,
+        retry_jitter=True,
+        max_retries=engine.config.max_retries,
     )(run_engine)
     return task
 

@@ -1,13 +1,69 @@
-"""Beat-scheduled maintenance jobs (more arrive with durable history)."""
+"""Beat-scheduled maintenance jobs; each hands its work to agents/ or db/."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import structlog
+
 from agents.connections import registry
-from agents.names import PRUNE_REGISTRY_TASK
+from agents.names import (
+    ANALYZE_TASK,
+    HEALTH_REPORT_TASK,
+    PRUNE_REGISTRY_TASK,
+    REAP_STUCK_TASK,
+    RETENTION_TASK,
+)
+from agents.settings import get_settings
 from tasks.app import app
+
+log = structlog.get_logger("agents.maintenance")
 
 
 @app.task(name=PRUNE_REGISTRY_TASK)
 def prune_registry() -> int:
     """Drop expired worker heartbeats from the registry; returns how many went."""
     return registry().prune()
+
+
+@app.task(name=REAP_STUCK_TASK)
+def reap_stuck() -> dict[str, int]:
+    """Fail (or re-queue, when idempotent) tasks stuck in 'processing'."""
+    from agents.reaper import reap
+
+    return reap()
+
+
+@app.task(name=RETENTION_TASK)
+def apply_retention() -> dict[str, int]:
+    """Delete history older than HISTORY_RETENTION_DAYS in bounded batches."""
+    from db.maintenance import delete_older_than
+
+    settings = get_settings()
+    deleted = delete_older_than(settings.history_retention_days, settings.retention_batch_size)
+    log.info("retention_applied", **deleted)
+    return deleted
+
+
+@app.task(name=HEALTH_REPORT_TASK)
+def health_report() -> dict[str, Any]:
+    """Run the daily checks, store the report in PostgreSQL and log it."""
+    from agents.doctor import as_report, run_checks
+    from db.maintenance import store_health_report
+
+    report = as_report(run_checks(get_settings()))
+    report["id"] = store_health_report(report)
+    log.info(
+        "health_report",
+        healthy=report["healthy"],
+        failed=[c["name"] for c in report["checks"] if not c["ok"]],
+    )
+    return report
+
+
+@app.task(name=ANALYZE_TASK)
+def analyze() -> list[str]:
+    """ANALYZE the hot tables so the planner keeps using the right indexes."""
+    from db.maintenance import analyze as run_analyze
+
+    return run_analyze()

@@ -17,17 +17,22 @@ from pathlib import Path
 
 import pytest
 
-from agents.stack.servers import ServerProcess, free_port, start_redis
+from agents.stack.servers import ServerProcess, free_port, start_nats, start_postgres, start_redis
 
 ROOT = Path(__file__).resolve().parent.parent
 SESSION_HOME = Path(tempfile.mkdtemp(prefix="agents-test-"))
 REDIS_PORT = free_port()
+POSTGRES_PORT = free_port()
+NATS_PORT = free_port()
 TEST_ENGINES = "tests.engines:engine,tests.engines:FlakyEngine"
-FLEET_QUEUES = "intelligence,performance,optimization,analysis,flaky"
+FLEET_QUEUES = "intelligence,performance,optimization,analysis,flaky,maintenance"
 
 TEST_ENV = {
     "AGENTS_HOME": str(SESSION_HOME),
     "REDIS_URL": f"redis://127.0.0.1:{REDIS_PORT}/0",
+    "DATABASE_URL": f"postgresql://postgres@127.0.0.1:{POSTGRES_PORT}/agents",
+    "NATS_URL": f"nats://127.0.0.1:{NATS_PORT}",
+    "HISTORY_FLUSH_INTERVAL_SECONDS": "0.2",
     "AGENT_ENGINES": TEST_ENGINES,
     "HEARTBEAT_INTERVAL_SECONDS": "0.5",
     "HEARTBEAT_TTL_SECONDS": "2",
@@ -47,6 +52,28 @@ def pytest_configure(config: pytest.Config) -> None:
 def redis_server() -> Iterator[ServerProcess]:
     """One real Redis for the session (append-only, noeviction, as in production)."""
     server = start_redis(SESSION_HOME / "redis", REDIS_PORT)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[ServerProcess]:
+    """One real PostgreSQL for the session, migrated to the newest schema."""
+    from db.migrate import upgrade
+
+    server = start_postgres(SESSION_HOME / "postgres", POSTGRES_PORT)
+    upgrade("head")
+    yield server
+    from db.session import reset_engine
+
+    reset_engine()
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def nats_server() -> Iterator[ServerProcess]:
+    """One real NATS server with JetStream for the session."""
+    server = start_nats(SESSION_HOME / "nats", NATS_PORT)
     yield server
     server.stop()
 
@@ -94,7 +121,7 @@ def stop_worker(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, tim
 
 
 @pytest.fixture(scope="session")
-def fleet(redis_server: ServerProcess) -> Iterator[str]:
+def fleet(redis_server: ServerProcess, postgres_server: ServerProcess) -> Iterator[str]:
     """One prefork worker serving the built-in engines and the flaky test engine."""
     node = f"fleet-{os.getpid()}@localhost"
     argv = [sys.executable, "-m", "celery", "-A", "tasks", "worker", "-Q", FLEET_QUEUES,
@@ -105,3 +132,22 @@ def fleet(redis_server: ServerProcess) -> Iterator[str]:
         yield node
     finally:
         stop_worker(process)
+
+
+def wait_for_history(task_ids: list[str], statuses: set[str] | None = None, timeout: float = 30.0) -> dict:
+    """Block until every task id has a task_results row in one of `statuses` (default: final)."""
+    from db import history
+    from db.models import FINAL_STATUSES
+
+    wanted = statuses or set(FINAL_STATUSES)
+    deadline = time.monotonic() + timeout
+    rows: dict = {}
+    while time.monotonic() < deadline:
+        rows = {tid: history.get(tid) for tid in task_ids}
+        if all(row and row["status"] in wanted for row in rows.values()):
+            return rows
+        time.sleep(0.2)
+    pending = {
+        tid: row and row["status"] for tid, row in rows.items() if not row or row["status"] not in wanted
+    }
+    raise TimeoutError(f"not {sorted(wanted)} within {timeout}s: {pending}")

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
+
 from agents import AgentConfig, BaseAgent, TaskRequest
+from agents.connections import redis_client
+from agents.errors import TransientError
 
 # The seed's "Deploying Your First Agent", with only the import changed (and no password in code).
 config = AgentConfig(
@@ -41,10 +47,22 @@ class FlakyEngine(BaseAgent):
         max_concurrent_tasks=2,
         queue_size=3,
         task_timeout_seconds=3,
+        max_retries=3,
+        idempotent=True,
     )
 
     async def _handle_task(self, task_request: TaskRequest) -> dict[str, Any]:
-        await asyncio.sleep(float(task_request.payload.get("sleep", 0)))
-        if task_request.payload.get("fail"):
+        payload = task_request.payload
+        transient = int(payload.get("transient_failures", 0))
+        if transient and redis_client().incr(f"test:attempts:{task_request.task_id}") <= transient:
+            raise TransientError("asked to fail transiently")
+        if payload.get("ignore_soft_limit"):
+            # A handler that swallows the soft limit and blocks: only the hard limit stops it.
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                with contextlib.suppress(SoftTimeLimitExceeded):
+                    time.sleep(1)
+        await asyncio.sleep(float(payload.get("sleep", 0)))
+        if payload.get("fail"):
             raise RuntimeError("asked to fail")
         return {"ok": True, "task_id": task_request.task_id}

@@ -102,6 +102,13 @@ def start_servers(settings: Settings, from_env: set[str]) -> tuple[list[ServerPr
     return servers, urls
 
 
+def migrate_database() -> None:
+    """Bring the schema to the newest revision before any worker writes history."""
+    from db.migrate import upgrade
+
+    upgrade("head")
+
+
 def write_stack_env(path: Path, values: dict[str, str]) -> None:
     """KEY=value lines the settings read; owner-only since it may hold Flower's password."""
     path.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
@@ -190,6 +197,8 @@ def run_stack() -> int:
             urls["FLOWER_BASIC_AUTH"] = base.flower_basic_auth
         write_stack_env(stack_env, urls)
         get_settings.cache_clear()
+        console.print("applying database migrations ...")
+        migrate_database()
         env = {**os.environ, **urls, "AGENTS_HOME": str(home)}
         children = start_celery(get_settings(), env)
         print_pieces(servers, urls, children)

@@ -1,0 +1,124 @@
+"""The seed's daily checks as code: used by `agents doctor` and the beat health report."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from agents.settings import Settings
+
+# The seed's TaskFailureRate alert fires above 5% failures.
+FAILURE_RATIO_LIMIT = 0.05
+MIN_TASKS_FOR_RATIO = 20
+
+
+@dataclass
+class Check:
+    """One check: passed or not, a one-line detail, and its figures."""
+
+    name: str
+    ok: bool
+    detail: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def _guard(name: str, probe: Any) -> Check:
+    try:
+        return probe()
+    except Exception as exc:  # any failure of a probe is a failed check, reported with its reason
+        return Check(name, False, f"{type(exc).__name__}: {str(exc)[:200]}")
+
+
+def check_workers(settings: Settings) -> Check:
+    """Every engine of the catalog has a worker answering ping; queue depths."""
+    from agents.catalog import engines
+    from agents.connections import registry
+    from tasks import app
+
+    replies = app.control.ping(timeout=2.0)
+    answering = sorted({name.partition("@")[0] for reply in replies for name in reply})
+    missing = sorted(set(engines()) - set(answering))
+    depths = {c.engine: c.depth for c in registry().candidates()}
+    detail = f"{len(answering)} answering ({', '.join(answering) or 'none'})"
+    if missing:
+        detail += f"; no worker for {', '.join(missing)}"
+    return Check(
+        "workers", not missing, detail, {"answering": answering, "missing": missing, "queues": depths}
+    )
+
+
+def check_database(settings: Settings) -> Check:
+    """PostgreSQL answers; connections per database (pg_stat_activity)."""
+    from sqlalchemy import text
+
+    from db.session import get_engine
+
+    with get_engine().connect() as connection:
+        rows = connection.execute(
+            text("SELECT datname, count(*) FROM pg_stat_activity WHERE datname IS NOT NULL GROUP BY datname")
+        )
+        per_db = {str(name): int(count) for name, count in rows}
+    total = sum(per_db.values())
+    return Check("database", True, f"{total} connections", {"connections": per_db})
+
+
+def check_nats(settings: Settings) -> Check:
+    """NATS answers and JetStream is enabled."""
+    import nats
+
+    async def probe() -> Check:
+        client = await nats.connect(settings.nats_url, connect_timeout=2, max_reconnect_attempts=0)
+        try:
+            info = await client.jetstream().account_info()
+            version = client.connected_server_version
+            return Check("nats", True, f"server {version}, {info.streams} streams", {"streams": info.streams})
+        finally:
+            await client.close()
+
+    return asyncio.run(probe())
+
+
+def check_redis(settings: Settings) -> Check:
+    """Redis memory and eviction policy; the history backlog waiting for PostgreSQL."""
+    from agents.connections import redis_client
+    from agents.recorder import backlog
+
+    client = redis_client()
+    memory = client.info("memory")
+    policy = client.config_get("maxmemory-policy").get("maxmemory-policy", "?")
+    pending = backlog(client)
+    ok = policy == "noeviction"
+    detail = f"used_memory {memory['used_memory_human']}, policy {policy}, history backlog {pending}"
+    if not ok:
+        detail += " (a broker must not evict: set maxmemory-policy noeviction)"
+    return Check("redis", ok, detail, {"used_memory": memory["used_memory"], "history_backlog": pending})
+
+
+def check_tasks(settings: Settings) -> Check:
+    """Task metrics and the most frequent errors of the last hour."""
+    from db import history
+
+    hour = timedelta(hours=1)
+    counts = history.status_counts(hour)
+    errors = history.recent_errors(hour, limit=5)
+    total = sum(counts.values())
+    failed = counts.get("failed", 0)
+    ratio = failed / total if total else 0.0
+    ok = total < MIN_TASKS_FOR_RATIO or ratio <= FAILURE_RATIO_LIMIT
+    detail = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "no tasks"
+    detail += f"; failure ratio {ratio:.1%}"
+    return Check("tasks", ok, detail, {"last_hour": counts, "recent_errors": errors})
+
+
+def run_checks(settings: Settings) -> list[Check]:
+    """All checks, each isolated so one broken server does not hide the others."""
+    probes = [check_workers, check_database, check_nats, check_redis, check_tasks]
+    names = ["workers", "database", "nats", "redis", "tasks"]
+    return [_guard(name, lambda p=probe: p(settings)) for name, probe in zip(names, probes, strict=True)]
+
+
+def as_report(checks: list[Check]) -> dict[str, Any]:
+    """JSON-ready report stored by the health job."""
+    return {"healthy": all(c.ok for c in checks), "checks": [asdict(c) for c in checks]}

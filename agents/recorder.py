@@ -1,0 +1,144 @@
+"""Lifecycle records on their way to PostgreSQL, buffered in Redis so none is lost.
+
+Every process appends records to one Redis list (one RPUSH, no PostgreSQL on the task's path).
+History writers (a thread in each worker's main process) move them to PostgreSQL in batches:
+a Lua script moves a batch into the writer's own in-flight list, the batch is upserted, then
+the in-flight list is deleted. If PostgreSQL is down the batch stays in flight and is retried;
+if a writer dies, another writer hands its in-flight batch back. Upserts by task id make a
+batch written twice harmless.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import threading
+import time
+from typing import Any
+
+import redis
+import structlog
+from sqlalchemy.exc import SQLAlchemyError
+
+from agents.lifecycle import merge
+from agents.names import HISTORY_PENDING_KEY, HISTORY_WRITERS_KEY, history_inflight_key
+from agents.settings import get_settings
+
+log = structlog.get_logger("agents.recorder")
+WRITER_TTL_SECONDS = 30.0
+MAX_BACKOFF_SECONDS = 10.0
+
+_CLAIM = """
+local inflight = redis.call('LRANGE', KEYS[2], 0, -1)
+if #inflight > 0 then return inflight end
+local batch = redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
+if #batch == 0 then return batch end
+redis.call('LTRIM', KEYS[1], #batch, -1)
+redis.call('RPUSH', KEYS[2], unpack(batch))
+return batch
+"""
+
+_RESCUE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1])
+local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
+local moved = 0
+for _, writer in ipairs(dead) do
+  local key = ARGV[1] .. writer
+  local items = redis.call('LRANGE', key, 0, -1)
+  for i = #items, 1, -1 do redis.call('LPUSH', KEYS[2], items[i]) end
+  moved = moved + #items
+  redis.call('DEL', key)
+  redis.call('ZREM', KEYS[1], writer)
+end
+return moved
+"""
+
+
+def record(client: redis.Redis, event: dict[str, Any]) -> None:
+    """Append one lifecycle event; the caller's task never waits for PostgreSQL."""
+    client.rpush(HISTORY_PENDING_KEY, json.dumps(event, default=str, separators=(",", ":")))
+
+
+def backlog(client: redis.Redis) -> int:
+    """Records not yet written to PostgreSQL."""
+    return int(client.llen(HISTORY_PENDING_KEY))
+
+
+class HistoryWriter:
+    """Moves lifecycle records from Redis to PostgreSQL in batches."""
+
+    def __init__(self, client: redis.Redis, writer_id: str | None = None) -> None:
+        self.client = client
+        self.writer_id = writer_id or f"{socket.gethostname()}-{os.getpid()}"
+        self.inflight = history_inflight_key(self.writer_id)
+        self._claim = client.register_script(_CLAIM)
+        self._rescue = client.register_script(_RESCUE)
+
+    def flush_once(self, batch_size: int) -> int:
+        """Write one batch; returns how many records it held (0: nothing pending)."""
+        self.client.zadd(HISTORY_WRITERS_KEY, {self.writer_id: time.time() + WRITER_TTL_SECONDS})
+        raw = self._claim(keys=[HISTORY_PENDING_KEY, self.inflight], args=[batch_size])
+        if not raw:
+            return 0
+        from db.history import upsert
+
+        upsert(merge(json.loads(item) for item in raw).values())
+        self.client.delete(self.inflight)
+        return len(raw)
+
+    def rescue_dead_writers(self) -> int:
+        """Hand the in-flight batches of writers that stopped beating back to the queue."""
+        prefix = history_inflight_key("")
+        return int(self._rescue(keys=[HISTORY_WRITERS_KEY, HISTORY_PENDING_KEY], args=[prefix]))
+
+    def drain(self, batch_size: int, deadline: float) -> int:
+        """Write batches until nothing is pending or `deadline` (monotonic) passes."""
+        written = 0
+        while time.monotonic() < deadline:
+            count = self.flush_once(batch_size)
+            written += count
+            if count == 0:
+                break
+        return written
+
+    def retire(self) -> None:
+        """Leave the writer set; any unfinished batch is rescued by another writer."""
+        self.client.zadd(HISTORY_WRITERS_KEY, {self.writer_id: 0})
+
+
+class HistoryWriterThread(threading.Thread):
+    """Runs a HistoryWriter in the background of a worker's main process."""
+
+    def __init__(self, writer: HistoryWriter) -> None:
+        super().__init__(name="agents-history-writer", daemon=True)
+        self.writer = writer
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        settings = get_settings()
+        backoff = settings.history_flush_interval_seconds
+        while not self._stop_event.is_set():
+            try:
+                self.writer.rescue_dead_writers()
+                while self.writer.flush_once(settings.history_batch_size) and not self._stop_event.is_set():
+                    pass
+                backoff = settings.history_flush_interval_seconds
+            except (redis.RedisError, SQLAlchemyError) as exc:
+                # PostgreSQL or Redis away: the batch stays in flight; try again, slower each time.
+                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+                log.warning("history_write_failed", error=str(exc)[:200], retry_in=backoff)
+            self._stop_event.wait(backoff)
+
+    def stop(self, drain_seconds: float = 5.0) -> None:
+        """Stop after writing what is pending (bounded), then retire."""
+        self._stop_event.set()
+        self.join(timeout=10)
+        try:
+            self.writer.drain(get_settings().history_batch_size, time.monotonic() + drain_seconds)
+        except (redis.RedisError, SQLAlchemyError) as exc:
+            log.warning("history_drain_failed", error=str(exc)[:200])
+        with contextlib.suppress(redis.RedisError):
+            self.writer.retire()

@@ -1,0 +1,137 @@
+"""Writes lifecycle rows to task_results and answers the operators' history questions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, case, false, func, select, text, true, update
+from sqlalchemy.dialects.postgresql import insert
+
+from db.models import FINAL_STATUSES, TaskResult
+from db.session import get_engine
+
+_TIME_FIELDS = ("created_at", "status_at", "started_at", "finished_at")
+_COLUMNS = [c.name for c in TaskResult.__table__.columns]
+
+
+def _as_datetime(value: Any) -> Any:
+    return datetime.fromtimestamp(value, UTC) if isinstance(value, int | float) else value
+
+
+def to_db_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A folded row with epoch seconds turned into timestamps and every column present."""
+    out = {column: row.get(column) for column in _COLUMNS}
+    for field in _TIME_FIELDS:
+        out[field] = _as_datetime(out[field])
+    out["retries"] = out["retries"] or 0
+    return out
+
+
+def upsert(rows: Iterable[dict[str, Any]]) -> int:
+    """Insert or merge rows (one per task id) by the rules of agents.lifecycle; returns the count."""
+    values = [to_db_row(r) for r in rows]
+    if not values:
+        return 0
+    table = TaskResult.__table__
+    new = insert(TaskResult).values(values)
+    old, incoming = table.c, new.excluded
+    old_final, new_final = old.status.in_(FINAL_STATUSES), incoming.status.in_(FINAL_STATUSES)
+    # Same rule as agents.lifecycle.status_wins: an outcome beats a stage; otherwise newer wins.
+    takes_status = case(
+        (and_(new_final, ~old_final), true()),
+        (and_(old_final, ~new_final), false()),
+        else_=incoming.status_at >= old.status_at,
+    )
+    merged: dict[str, Any] = {
+        name: func.coalesce(getattr(incoming, name), getattr(old, name))
+        for name in _COLUMNS
+        if name not in {"task_id", "status", "status_at", "created_at", "retries", "runtime"}
+    }
+    merged |= {
+        "status": case((takes_status, incoming.status), else_=old.status),
+        "status_at": case((takes_status, incoming.status_at), else_=old.status_at),
+        "created_at": func.least(old.created_at, incoming.created_at),
+        "retries": func.greatest(old.retries, incoming.retries),
+        "runtime": func.coalesce(
+            incoming.runtime,
+            old.runtime,
+            func.extract(
+                "epoch",
+                func.coalesce(incoming.finished_at, old.finished_at)
+                - func.coalesce(old.started_at, incoming.started_at),
+            ),
+        ),
+    }
+    statement = new.on_conflict_do_update(index_elements=[table.c.task_id], set_=merged)
+    with get_engine().begin() as connection:
+        connection.execute(statement)
+    return len(values)
+
+
+def status_counts(since: timedelta) -> dict[str, int]:
+    """Tasks by status created in the last `since` (the seed's first runbook query)."""
+    query = text(
+        "SELECT status, COUNT(*) FROM task_results WHERE created_at > NOW() - :since GROUP BY status"
+    )
+    with get_engine().connect() as connection:
+        return {status: count for status, count in connection.execute(query, {"since": since})}
+
+
+def task_type_counts(since: timedelta) -> list[tuple[str, int]]:
+    """Tasks by type created in the last `since`, most frequent first."""
+    query = text(
+        "SELECT task_type, COUNT(*) FROM task_results WHERE created_at > NOW() - :since "
+        "GROUP BY task_type ORDER BY count DESC"
+    )
+    with get_engine().connect() as connection:
+        return [(str(t), int(c)) for t, c in connection.execute(query, {"since": since})]
+
+
+def stuck(older_than: timedelta, limit: int = 1000) -> list[TaskResult]:
+    """Rows still processing that started more than `older_than` ago, oldest first."""
+    cutoff = datetime.now(UTC) - older_than
+    query = (
+        select(TaskResult)
+        .where(TaskResult.status == "processing", TaskResult.started_at < cutoff)
+        .order_by(TaskResult.started_at)
+        .limit(limit)
+    )
+    with get_engine().connect() as connection:
+        return [TaskResult(**row._mapping) for row in connection.execute(query)]
+
+
+def get(task_id: str) -> dict[str, Any] | None:
+    """One task's row as a dict, or None."""
+    with get_engine().connect() as connection:
+        row = connection.execute(select(TaskResult.__table__).where(TaskResult.task_id == task_id)).first()
+    return dict(row._mapping) if row else None
+
+
+def recent_errors(since: timedelta, limit: int = 10) -> list[tuple[str, int]]:
+    """Most frequent error messages of failed tasks in the last `since`."""
+    query = text(
+        "SELECT left(error, 200) AS error, COUNT(*) FROM task_results "
+        "WHERE status = 'failed' AND created_at > NOW() - :since "
+        "GROUP BY 1 ORDER BY 2 DESC LIMIT :limit"
+    )
+    with get_engine().connect() as connection:
+        return [(str(e), int(c)) for e, c in connection.execute(query, {"since": since, "limit": limit})]
+
+
+def mark(task_id: str, *, status: str, error: str, retries_increment: int = 0) -> bool:
+    """Move a row that is still processing to `status` with a reason; False if it moved on."""
+    now = datetime.now(UTC)
+    values: dict[str, Any] = {"status": status, "status_at": now, "error": error}
+    if status in FINAL_STATUSES:
+        values["finished_at"] = now
+    if retries_increment:
+        values["retries"] = TaskResult.retries + retries_increment
+    statement = (
+        update(TaskResult)
+        .where(TaskResult.task_id == task_id, TaskResult.status == "processing")
+        .values(**values)
+    )
+    with get_engine().begin() as connection:
+        return bool(connection.execute(statement).rowcount)
