@@ -14,6 +14,10 @@ from db import history, raw
 from db.session import get_engine
 
 pytestmark = pytest.mark.servers
+# Copied from the seed's daily_checks.sh, unchanged.
+SEED_STATUS_QUERY = (
+    "SELECT status, COUNT(*) FROM task_results WHERE created_at > NOW() - INTERVAL '1 hour' GROUP BY status;"
+)
 
 
 def ev(task_id: str, status: str, at: float, **fields: object) -> dict[str, object]:
@@ -57,10 +61,8 @@ def test_seed_runbook_queries_run_verbatim(postgres_server) -> None:
     events.append(ev(f"q-{tag}-old", "processing", now, started_at=now - 3600, task_type=f"type-{tag}"))
     history.upsert(merge(events).values())
     with get_engine().connect() as c:
-        by_status = dict(c.execute(text(
-            "SELECT status, COUNT(*) FROM task_results WHERE created_at > NOW() - INTERVAL '1 hour' GROUP BY status;"
-        )).all())  # fmt: skip
-        by_type = dict(c.execute(text(
+        by_status: dict[str, int] = dict(c.execute(text(SEED_STATUS_QUERY)).all())
+        by_type: dict[str, int] = dict(c.execute(text(
             "SELECT task_type, COUNT(*) FROM task_results \n"
             "          WHERE created_at > NOW() - INTERVAL '1 hour' \n"
             "          GROUP BY task_type ORDER BY count DESC;"
