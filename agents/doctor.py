@@ -32,21 +32,21 @@ def _guard(name: str, probe: Any) -> Check:
 
 
 def check_workers(settings: Settings) -> Check:
-    """Every engine of the catalog has a worker answering ping; queue depths."""
+    """Every engine of the catalog has a live worker (heartbeat); nodes answer ping; queue depths."""
     from agents.catalog import engines
     from agents.connections import registry
     from tasks import app
 
     replies = app.control.ping(timeout=2.0)
-    answering = sorted({name.partition("@")[0] for reply in replies for name in reply})
-    missing = sorted(set(engines()) - set(answering))
+    nodes = sorted(name for reply in replies for name in reply)
+    live = registry().live_workers()
+    missing = sorted(set(engines()) - set(live))
     depths = {c.engine: c.depth for c in registry().candidates()}
-    detail = f"{len(answering)} answering ({', '.join(answering) or 'none'})"
+    detail = f"{len(nodes)} node(s) answering ping, engines with workers: {', '.join(sorted(live)) or 'none'}"
     if missing:
         detail += f"; no worker for {', '.join(missing)}"
-    return Check(
-        "workers", not missing, detail, {"answering": answering, "missing": missing, "queues": depths}
-    )
+    ok = bool(nodes) and not missing
+    return Check("workers", ok, detail, {"nodes": nodes, "missing": missing, "queues": depths})
 
 
 def check_database(settings: Settings) -> Check:

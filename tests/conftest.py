@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from agents.stack.servers import ServerProcess, free_port, start_nats, start_postgres, start_redis
+from agents.stack.servers import ServerProcess, free_port, restart, start_nats, start_postgres, start_redis
 
 ROOT = Path(__file__).resolve().parent.parent
 SESSION_HOME = Path(tempfile.mkdtemp(prefix="agents-test-"))
@@ -56,18 +56,31 @@ def redis_server() -> Iterator[ServerProcess]:
     server.stop()
 
 
+# Servers by name; outage tests replace an entry when they restart a server.
+RUNNING: dict[str, ServerProcess] = {}
+
+
+def restart_server(name: str, down_seconds: float = 0.0) -> ServerProcess:
+    """Stop a session server, leave it down a while, start it again on the same port and data."""
+    server = RUNNING[name]
+    server.stop()
+    time.sleep(down_seconds)
+    RUNNING[name] = restart(server)
+    return RUNNING[name]
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[ServerProcess]:
     """One real PostgreSQL for the session, migrated to the newest schema."""
     from db.migrate import upgrade
 
-    server = start_postgres(SESSION_HOME / "postgres", POSTGRES_PORT)
+    RUNNING["postgres"] = start_postgres(SESSION_HOME / "postgres", POSTGRES_PORT)
     upgrade("head")
-    yield server
+    yield RUNNING["postgres"]
     from db.session import reset_engine
 
     reset_engine()
-    server.stop()
+    RUNNING["postgres"].stop()
 
 
 @pytest.fixture(scope="session")

@@ -77,14 +77,29 @@ def test_up_serves_requests_and_ctrl_c_leaves_nothing_behind(tmp_path: Path) -> 
 
         ping = subprocess.run(
             [sys.executable, "-m", "celery", "-A", "tasks", "inspect", "ping", "--json", "--timeout", "5"],
-            cwd=ROOT, env=client_env, capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
+            cwd=ROOT,
+            env=client_env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         answered = {node.split("@")[0] for node in json.loads(ping.stdout)}
         assert answered == ENGINES, ping.stderr
 
         with urllib.request.urlopen(f"{urls['FLOWER_URL']}/api/workers?refresh=1", timeout=20) as response:
             flower_workers = {node.split("@")[0] for node in json.load(response)}
         assert flower_workers == ENGINES
+
+        # The daily checks pass on a fresh stack: migrations ran, every engine has a worker.
+        doctor = subprocess.run(
+            [sys.executable, "-m", "agents.cli", "doctor"],
+            cwd=ROOT,
+            env=client_env,
+            capture_output=True,
+            text=True,
+            timeout=90,
+        )
+        assert doctor.returncode == 0, doctor.stdout + doctor.stderr
 
         descendants = psutil.Process(up.pid).children(recursive=True)
         assert len(descendants) >= 9  # 3 servers, 4 workers (+ pool children), beat, flower

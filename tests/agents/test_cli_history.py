@@ -1,0 +1,57 @@
+"""`agents doctor`, `agents tasks ...` and `agents migrate` against real servers."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT, wait_for_history
+
+pytestmark = pytest.mark.servers
+
+
+def agents(*args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "agents.cli", *args]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=90)
+
+
+def test_doctor_reports_each_check_and_fails_on_a_missing_worker(fleet: str, nats_server) -> None:
+    done = agents("doctor")
+    assert done.returncode == 1, done.stdout + done.stderr
+    for name in ("workers", "database", "nats", "redis", "tasks"):
+        assert name in done.stdout
+    assert "no worker for my_engine" in done.stdout
+    report = json.loads(agents("doctor", "--json").stdout)
+    assert report["healthy"] is False
+    assert {c["name"]: c["ok"] for c in report["checks"]}["database"] is True
+
+
+def test_tasks_stats_show_and_stuck(fleet: str, redis_client) -> None:
+    from tasks import route
+
+    result = route.delay({"capability": "analysis", "task_type": "cli-check", "payload": {"data": [1]}})
+    result.get(timeout=20)
+    wait_for_history([result.id])
+    stats = agents("tasks", "stats", "--since", "1h")
+    assert stats.returncode == 0, stats.stderr
+    assert "success" in stats.stdout and "cli-check" in stats.stdout
+    shown = agents("tasks", "show", result.id)
+    assert json.loads(shown.stdout)["status"] == "success"
+    assert agents("tasks", "show", "no-such-id").returncode == 1
+    stuck = agents("tasks", "stuck", "--older-than", "30m")
+    assert stuck.returncode == 0 and "stuck task(s)" in stuck.stdout
+
+
+def test_bad_duration_is_named(postgres_server) -> None:
+    done = agents("tasks", "stats", "--since", "soon")
+    assert done.returncode == 2
+    assert "'soon' is not a duration like 30m, 1h or 7d" in done.stderr
+
+
+def test_migrate_reports_the_revision(postgres_server) -> None:
+    done = agents("migrate")
+    assert done.returncode == 0, done.stderr
+    assert "database at revision 0001" in done.stdout
