@@ -125,6 +125,47 @@ def send(capability: str, payload: str, task_type: str, priority: str, timeout: 
     console.print_json(json.dumps({"task_id": result.id, "result": value}))
 
 
+@main.command()
+@click.option("--rate", type=click.FloatRange(min=0.1), required=True, help="Requests per second offered.")
+@click.option("--duration", type=click.FloatRange(min=0.1), required=True, help="Seconds of sending.")
+@click.option("--capability", default="analysis", show_default=True)
+@click.option(
+    "--via",
+    type=click.Choice(["route", "direct", "nats"]),
+    default="route",
+    show_default=True,
+    help="route: the router task; direct: decided in-process, sent to the engine queue; nats: the bridge.",
+)
+@click.option("--drain-timeout", default=60.0, show_default=True, help="Seconds to wait for the history.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def loadtest(
+    rate: float, duration: float, capability: str, via: str, drain_timeout: float, as_json: bool
+) -> None:
+    """Open-loop load at a fixed rate; exits 1 if any request is lost."""
+    from rich.progress import Progress
+
+    from agents.loadtest import LoadPlan, run
+
+    plan = LoadPlan(
+        rate=rate,
+        duration=duration,
+        capability=capability,
+        via=via,  # type: ignore[arg-type]
+        drain_timeout=drain_timeout,
+    )
+    with Progress(console=console if not as_json else Console(stderr=True), transient=as_json) as progress:
+        sending = progress.add_task("sent", total=plan.total)
+        recording = progress.add_task("recorded", total=plan.total)
+        report = run(plan, lambda n: progress.advance(sending, n), lambda n: progress.advance(recording, n))
+    if as_json:
+        click.echo(json.dumps(report.as_json()))
+    else:
+        for key, value in report.as_json().items():
+            console.print(f"{key:>13}: {value}", highlight=False)
+    if report.lost:
+        sys.exit(1)
+
+
 main.add_command(migrate)
 main.add_command(doctor)
 main.add_command(tasks_group)

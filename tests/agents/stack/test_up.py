@@ -48,7 +48,8 @@ def test_up_serves_requests_and_ctrl_c_leaves_nothing_behind(tmp_path: Path) -> 
     out = tmp_path / "up.out"
     with open(out, "wb") as sink:
         up = subprocess.Popen(
-            [sys.executable, "-m", "agents.cli", "up"],
+            # The console script, as `make run` calls it: it must import without the repo on sys.path.
+            [str(Path(sys.executable).parent / "agents"), "up"],
             cwd=ROOT,
             env=env,
             stdout=sink,

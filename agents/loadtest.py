@@ -1,0 +1,148 @@
+"""`agents loadtest`: an open-loop load generator that judges the platform by its own history.
+
+Requests are sent on a fixed schedule (not when the previous one finished), in batches through
+one pipelined producer, so the generator keeps up with rates a `.delay()` loop cannot. Latency is
+measured from each request's scheduled send time to the `finished_at` PostgreSQL recorded, so a
+slow platform cannot hide behind a slow sender. A request with no final row after the drain
+timeout is lost.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from sqlalchemy import text
+
+from agents.loadstats import LoadReport, Outcome, summarise
+from agents.models import Priority
+from agents.names import ROUTE_TASK, ROUTER_QUEUE, engine_task_name
+from db.models import FINAL_STATUSES
+from db.session import get_engine
+
+Via = Literal["route", "direct", "nats"]
+TICK_SECONDS = 0.005
+LOOKUP_CHUNK = 5000
+
+
+@dataclass
+class LoadPlan:
+    """What to send, how fast and for how long."""
+
+    rate: float
+    duration: float
+    capability: str = "analysis"
+    via: Via = "route"
+    payload: dict[str, Any] = field(default_factory=lambda: {"data": [1, 2, 3]})
+    drain_timeout: float = 60.0
+
+    @property
+    def total(self) -> int:
+        """Requests in the whole run."""
+        return int(self.rate * self.duration)
+
+
+def _request(plan: LoadPlan) -> dict[str, Any]:
+    return {"capability": plan.capability, "task_type": "loadtest", "payload": plan.payload}
+
+
+def send(plan: LoadPlan, on_sent: Callable[[int], None]) -> dict[str, float]:
+    """Send plan.total requests on schedule; returns task id → scheduled send time (epoch)."""
+    from agents.router import plan as decide_request
+    from tasks import app
+
+    if plan.via == "nats":
+        raise NotImplementedError("--via nats needs the NATS bridge (issue 4)")
+    scheduled: dict[str, float] = {}
+    body = _request(plan)
+    start = time.time() + 0.05
+    sent = 0
+    with app.producer_or_acquire() as producer:
+        while sent < plan.total:
+            due = min(plan.total, int((time.time() - start) * plan.rate) + 1)
+            if due <= sent:
+                time.sleep(TICK_SECONDS)
+                continue
+            with producer.batch(max_size=2000):
+                for index in range(sent, due):
+                    task_id = str(uuid.uuid4())
+                    scheduled[task_id] = start + index / plan.rate
+                    if plan.via == "route":
+                        app.send_task(
+                            ROUTE_TASK,
+                            args=(body,),
+                            task_id=task_id,
+                            queue=ROUTER_QUEUE,
+                            producer=producer,
+                            ignore_result=True,
+                        )
+                    else:
+                        request, decision = decide_request(body, task_id=task_id)
+                        app.send_task(
+                            engine_task_name(decision.engine),
+                            args=(request.model_dump(mode="json"),),
+                            kwargs={"decision": decision.model_dump()},
+                            task_id=task_id,
+                            queue=decision.queue,
+                            priority=Priority.NORMAL.broker_priority,
+                            producer=producer,
+                            ignore_result=True,
+                        )
+            on_sent(due - sent)
+            sent = due
+    return scheduled
+
+
+def collect(
+    scheduled: dict[str, float], timeout: float, on_recorded: Callable[[int], None]
+) -> dict[str, Any]:
+    """Wait until every id has a final row (or the timeout); returns id → (status, finished, error)."""
+    final: dict[str, Any] = {}
+    waiting = list(scheduled)
+    deadline = time.monotonic() + timeout
+    query = text(
+        "SELECT task_id, status, extract(epoch FROM finished_at), error FROM task_results "
+        "WHERE task_id = ANY(:ids) AND status = ANY(:final)"
+    )
+    while waiting and time.monotonic() < deadline:
+        before = len(final)
+        with get_engine().connect() as connection:
+            for chunk_start in range(0, len(waiting), LOOKUP_CHUNK):
+                chunk = waiting[chunk_start : chunk_start + LOOKUP_CHUNK]
+                for task_id, status, finished, error in connection.execute(
+                    query, {"ids": chunk, "final": list(FINAL_STATUSES)}
+                ):
+                    final[task_id] = (status, finished, error)
+        waiting = [t for t in waiting if t not in final]
+        on_recorded(len(final) - before)
+        if waiting:
+            time.sleep(0.5)
+    return final
+
+
+def outcomes(scheduled: dict[str, float], final: dict[str, Any]) -> tuple[list[Outcome], float]:
+    """Per-request outcomes and the time the last success finished."""
+    results, last = [], 0.0
+    for task_id, sent_at in scheduled.items():
+        if task_id not in final:
+            results.append(Outcome(None, None))
+            continue
+        status, finished, error = final[task_id]
+        latency = (float(finished) - sent_at) * 1000 if finished is not None else None
+        if status == "success" and finished is not None:
+            last = max(last, float(finished))
+        kind = str(error).split(":", 1)[0] if error else None
+        results.append(Outcome(status, latency, kind))
+    return results, last
+
+
+def run(plan: LoadPlan, on_sent: Callable[[int], None], on_recorded: Callable[[int], None]) -> LoadReport:
+    """Send, wait for the history, and report."""
+    scheduled = send(plan, on_sent)
+    final = collect(scheduled, plan.drain_timeout, on_recorded)
+    results, last = outcomes(scheduled, final)
+    first = min(scheduled.values()) if scheduled else time.time()
+    return summarise(plan.rate, results, first, last or time.time())
