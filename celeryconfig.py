@@ -8,6 +8,7 @@ from __future__ import annotations
 from kombu import Queue
 
 from agents.catalog import engines
+from agents.limits import hard_limit, soft_limit
 from agents.models import Priority
 from agents.names import (
     ANALYZE_TASK,
@@ -27,16 +28,6 @@ from agents.settings import get_settings
 
 _settings = get_settings()
 _engines = engines()
-
-
-def hard_limit(task_timeout_seconds: int | None) -> int:
-    """Hard time limit of an engine task: its own timeout, else AGENT_TASK_TIMEOUT_SECONDS."""
-    return task_timeout_seconds or _settings.agent_task_timeout_seconds
-
-
-def soft_limit(hard: int) -> int:
-    """Soft limit a little before the hard one, so handlers can clean up."""
-    return max(1, hard - _settings.soft_time_limit_margin_seconds)
 
 
 _longest_hard_limit = max(

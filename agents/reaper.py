@@ -14,6 +14,7 @@ import structlog
 
 from agents.base import BaseAgent
 from agents.catalog import engines
+from agents.limits import hard_limit
 from agents.settings import get_settings
 
 log = structlog.get_logger("agents.reaper")
@@ -30,8 +31,6 @@ class Verdict:
 
 def stuck_after(engine: BaseAgent | None) -> timedelta:
     """How long a task of `engine` may be processing before it counts as stuck."""
-    from celeryconfig import hard_limit
-
     settings = get_settings()
     limit = hard_limit(engine.config.task_timeout_seconds if engine and engine.config else None)
     return timedelta(seconds=limit + settings.reaper_grace_seconds)

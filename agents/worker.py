@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from agents.base import BaseAgent
 from agents.catalog import engines
 from agents.errors import EngineConfigError
+from agents.limits import hard_limit, soft_limit
 from agents.names import INTELLIGENCE, MAINTENANCE_QUEUE
 from agents.settings import get_settings
 
@@ -21,9 +22,6 @@ def worker_argv(name: str, extra: Sequence[str] = ()) -> list[str]:
         raise EngineConfigError(f"no engine named {name!r}; known: {', '.join(sorted(catalog))}")
     config = catalog[name].config
     assert config is not None
-    # Imported here: celeryconfig reads the catalog, which must not import it back.
-    from celeryconfig import hard_limit, soft_limit
-
     hard = hard_limit(config.task_timeout_seconds)
     return [
         sys.executable, "-m", "celery", "-A", "tasks", "worker",

@@ -10,8 +10,8 @@ from agents.base import BaseAgent
 from agents.catalog import engines
 from agents.errors import PermanentError, TransientError
 from agents.execution import execute
+from agents.limits import hard_limit, soft_limit
 from agents.names import engine_task_name
-from celeryconfig import hard_limit, soft_limit
 from tasks.app import app
 
 
