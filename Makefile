@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit clean
+.PHONY: run test lint typecheck unit bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ typecheck: $(STAMP)
 
 unit: $(STAMP)  ## Only the tests that need no server.
 	$(BIN)/pytest -m "not servers"
+
+bench: $(STAMP)  ## Side-by-side vanilla Celery vs routed platform, and the routing micro-benchmark.
+	$(BIN)/python -m bench.routing_bench
+	$(BIN)/python -m bench.compare
 
 clean:
 	rm -rf $(VENV) .agents .pytest_cache .mypy_cache .ruff_cache

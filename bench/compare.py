@@ -1,0 +1,149 @@
+"""Side-by-side: vanilla Celery vs this platform's routed path, same machine, same run.
+
+Starts its own Redis and PostgreSQL in a temporary folder, then:
+1. vanilla: one `celery worker -P prefork` (default concurrency) and a `.delay()` client,
+   N no-op tasks, end-to-end rate until the last result arrived;
+2. platform: the intelligence and analysis workers as `make run` starts them, and
+   `agents loadtest --via route` at RATE for DURATION seconds (recorded in PostgreSQL);
+and prints both with their ratio. Usage: python -m bench.compare [N] [RATE] [DURATION]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from agents.stack.servers import start_postgres, start_redis, stop_all
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def spawn(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """A worker process in its own session, output to a log file."""
+    with open(log, "ab") as sink:
+        return subprocess.Popen(
+            argv, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """Warm shutdown, then wait."""
+    process.terminate()
+    process.wait(60)
+
+
+def vanilla(redis_url: str, count: int, logs: Path) -> dict[str, float]:
+    """Publish `count` no-op tasks with .delay() and wait for every result."""
+    env = os.environ | {"BENCH_REDIS_URL": redis_url}
+    worker = spawn(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "bench.vanilla_app",
+            "worker",
+            "-P",
+            "prefork",
+            "--loglevel",
+            "WARNING",
+        ],
+        env,
+        logs / "vanilla.log",
+    )
+    code = f"""
+import json
+import time
+from bench.vanilla_app import app, noop
+while not app.control.ping(timeout=0.5):
+    pass
+start = time.perf_counter()
+results = [noop.delay({{"payload": {{"data": [1, 2, 3]}}}}) for _ in range({count})]
+published = time.perf_counter()
+for r in results:
+    r.get(timeout=300)
+done = time.perf_counter()
+print(json.dumps({{"publish_rate": {count} / (published - start), "end_to_end_rate": {count} / (done - start)}}))
+"""
+    try:
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=True,
+        )
+    finally:
+        stop(worker)
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def routed(redis_url: str, database_url: str, rate: float, duration: float, logs: Path) -> dict[str, float]:
+    """The platform's router and analysis workers under `agents loadtest --via route`."""
+    env = os.environ | {"REDIS_URL": redis_url, "DATABASE_URL": database_url, "AGENTS_HOME": str(logs)}
+    agents = str(Path(sys.executable).parent / "agents")
+    subprocess.run([agents, "migrate"], cwd=ROOT, env=env, check=True, capture_output=True)
+    workers = [
+        spawn([agents, "worker", name, "--loglevel", "WARNING"], env, logs / f"{name}.log")
+        for name in ("intelligence", "analysis")
+    ]
+    try:
+        time.sleep(8)
+        out = subprocess.run(
+            [
+                agents,
+                "loadtest",
+                "--rate",
+                str(rate),
+                "--duration",
+                str(duration),
+                "--via",
+                "route",
+                "--json",
+                "--drain-timeout",
+                "300",
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+    finally:
+        for worker in workers:
+            stop(worker)
+    return dict(json.loads(out.stdout))
+
+
+def main() -> None:
+    """Run both and print the comparison table."""
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 3000
+    rate = float(sys.argv[2]) if len(sys.argv) > 2 else 1000.0
+    duration = float(sys.argv[3]) if len(sys.argv) > 3 else 10.0
+    home = Path(tempfile.mkdtemp(prefix="agents-bench-"))
+    servers = [start_redis(home / "redis"), start_postgres(home / "postgres")]
+    try:
+        base = vanilla(servers[0].url, count, home)
+        ours = routed(servers[0].url.replace("/0", "/1"), servers[1].url, rate, duration, home)
+    finally:
+        stop_all(servers)
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(f"vanilla Celery .delay() publish      : {base['publish_rate']:8.0f} msg/s")
+    print(f"vanilla Celery end to end (1 hop)    : {base['end_to_end_rate']:8.0f} tasks/s")
+    print(
+        f"platform routed, offered {rate:.0f}/s     : {ours['achieved_rate']:8.0f} req/s "
+        f"(p50 {ours['p50_ms']:.0f} ms, p99 {ours['p99_ms']:.0f} ms, lost {ours['lost']})"
+    )
+    print(f"ratio routed platform / vanilla      : {ours['achieved_rate'] / base['end_to_end_rate']:8.2f}")
+
+
+if __name__ == "__main__":
+    main()
