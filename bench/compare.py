@@ -69,7 +69,8 @@ published = time.perf_counter()
 for r in results:
     r.get(timeout=300)
 done = time.perf_counter()
-print(json.dumps({{"publish_rate": {count} / (published - start), "end_to_end_rate": {count} / (done - start)}}))
+rates = {{"publish_rate": {count} / (published - start), "end_to_end_rate": {count} / (done - start)}}
+print(json.dumps(rates))
 """
     try:
         out = subprocess.run(
