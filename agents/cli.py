@@ -124,5 +124,27 @@ def send(capability: str, payload: str, task_type: str, priority: str, timeout: 
     console.print_json(json.dumps({"task_id": result.id, "result": value}))
 
 
+@main.command()
+@click.option("--metrics-port", type=int, default=None, help="Serve Prometheus metrics on 127.0.0.1:PORT.")
+def bridge(metrics_port: int | None) -> None:
+    """Consume NATS events (JetStream) and publish them as engine tasks; SIGTERM stops cleanly."""
+    from agents.bridge.service import run
+
+    run(metrics_port)
+
+
+@main.command()
+@click.argument("route", required=False, type=click.Choice(["old_system", "new_system", "default"]))
+def traffic(route: str | None) -> None:
+    """Show or switch TRAFFIC_ROUTE live: old_system stops the bridge consuming (rollback)."""
+    from agents.bridge.traffic import current_route, set_route
+    from agents.connections import redis_client
+    from agents.settings import get_settings
+
+    if route is not None:
+        set_route(redis_client(), None if route == "default" else route)  # type: ignore[arg-type]
+    console.print(f"traffic route: {current_route(redis_client(), get_settings().traffic_route)}")
+
+
 if __name__ == "__main__":
     main()

@@ -10,6 +10,12 @@ configure_logging()
 
 app = Celery(
     "agents",
-    include=["tasks.router", "tasks.engine_tasks", "tasks.maintenance", "tasks.heartbeat"],
+    include=[
+        "tasks.router",
+        "tasks.engine_tasks",
+        "tasks.maintenance",
+        "tasks.heartbeat",
+        "tasks.bridge_results",
+    ],
 )
 app.config_from_object("celeryconfig")
