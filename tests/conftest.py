@@ -17,17 +17,19 @@ from pathlib import Path
 
 import pytest
 
-from agents.stack.servers import ServerProcess, free_port, start_redis
+from agents.stack.servers import ServerProcess, free_port, start_nats, start_redis
 
 ROOT = Path(__file__).resolve().parent.parent
 SESSION_HOME = Path(tempfile.mkdtemp(prefix="agents-test-"))
 REDIS_PORT = free_port()
-TEST_ENGINES = "tests.engines:engine,tests.engines:FlakyEngine"
-FLEET_QUEUES = "intelligence,performance,optimization,analysis,flaky"
+NATS_PORT = free_port()
+TEST_ENGINES = "tests.engines:engine,tests.engines:FlakyEngine,tests.engines:CounterEngine"
+FLEET_QUEUES = "intelligence,performance,optimization,analysis,flaky,counter"
 
 TEST_ENV = {
     "AGENTS_HOME": str(SESSION_HOME),
     "REDIS_URL": f"redis://127.0.0.1:{REDIS_PORT}/0",
+    "NATS_URL": f"nats://127.0.0.1:{NATS_PORT}",
     "AGENT_ENGINES": TEST_ENGINES,
     "HEARTBEAT_INTERVAL_SECONDS": "0.5",
     "HEARTBEAT_TTL_SECONDS": "2",
@@ -47,6 +49,14 @@ def pytest_configure(config: pytest.Config) -> None:
 def redis_server() -> Iterator[ServerProcess]:
     """One real Redis for the session (append-only, noeviction, as in production)."""
     server = start_redis(SESSION_HOME / "redis", REDIS_PORT)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def nats_server() -> Iterator[ServerProcess]:
+    """One real NATS with JetStream for the session; restart it with `servers.restart`."""
+    server = start_nats(SESSION_HOME / "nats", NATS_PORT)
     yield server
     server.stop()
 
@@ -101,7 +111,7 @@ def fleet(redis_server: ServerProcess) -> Iterator[str]:
             "-n", node, "-c", "2", "-P", "prefork", "--loglevel", "INFO"]  # fmt: skip
     process = spawn_worker(argv, "fleet")
     try:
-        wait_for_engines({"intelligence", "performance", "optimization", "analysis", "flaky"})
+        wait_for_engines({"intelligence", "performance", "optimization", "analysis", "flaky", "counter"})
         yield node
     finally:
         stop_worker(process)

@@ -97,9 +97,9 @@ class Bridge:
                     msgs = await sub.fetch(
                         self.settings.bridge_batch_size, self.settings.bridge_fetch_timeout_seconds
                     )
-                except nats.errors.TimeoutError:
+                except (nats.errors.TimeoutError, TimeoutError):  # nothing arrived in time
                     continue
-                except (nats.errors.Error, OSError, TimeoutError) as exc:
+                except (nats.errors.Error, OSError) as exc:
                     log.warning("bridge_fetch_failed", error=repr(exc))
                     await self._sleep(0.5)
                     continue
@@ -110,8 +110,11 @@ class Bridge:
         finally:
             self._thread.shutdown(wait=True)
             assert self._nc is not None
+            # Every batch was settled and flushed already; drain() would wait on the idle pull inbox.
             with contextlib.suppress(Exception):
-                await self._nc.drain()
+                await self._nc.flush(timeout=5)
+            with contextlib.suppress(Exception):
+                await self._nc.close()
             log.info("bridge_stopped")
 
     async def _consuming(self) -> bool:

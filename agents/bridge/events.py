@@ -45,11 +45,13 @@ class Event:
 
 
 def task_id_for(event: Event) -> str:
-    """uuid5 of the Nats-Msg-Id, else of the subject and body, so a redelivery keeps its id."""
+    """uuid5 of the Nats-Msg-Id, else of subject, headers and body, so a redelivery keeps its id."""
     msg_id = event.headers.get(MSG_ID_HEADER)
     if msg_id:
         return str(uuid.uuid5(TASK_ID_NAMESPACE, f"msg-id:{msg_id}"))
-    digest = hashlib.sha256(event.subject.encode() + b"\0" + event.data).hexdigest()
+    # Headers count (a Priority header makes another request); their order does not.
+    headers = json.dumps(sorted(event.headers.items())).encode()
+    digest = hashlib.sha256(event.subject.encode() + b"\0" + headers + b"\0" + event.data).hexdigest()
     return str(uuid.uuid5(TASK_ID_NAMESPACE, f"content:{digest}"))
 
 

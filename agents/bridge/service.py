@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 
 import structlog
@@ -48,6 +49,9 @@ async def serve(settings: Settings) -> None:
 
 def run(metrics_port: int | None = None) -> None:
     """Blocking entry point of `agents bridge`."""
+    logging.basicConfig(
+        level=get_settings().log_level.upper(), format="%(asctime)s %(levelname)s %(message)s"
+    )
     if metrics_port:
         from prometheus_client import start_http_server
 

@@ -21,6 +21,7 @@ def test_task_id_comes_from_the_message_id_else_from_the_content() -> None:
     assert task_id_for(plain) == task_id_for(Event("events.a.b", b'{"x": 1}', num_delivered=2))
     assert task_id_for(plain) != task_id_for(Event("events.a.c", b'{"x": 1}'))
     assert task_id_for(plain) != task_id_for(Event("events.a.b", b'{"x": 3}'))
+    assert task_id_for(plain) != task_id_for(Event("events.a.b", b'{"x": 1}', {"Priority": "high"}))
 
 
 def test_raw_request_uses_route_body_and_headers() -> None:
