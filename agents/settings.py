@@ -80,6 +80,9 @@ class Settings(BaseSettings):
         "", description="Engine results of bridged events go here too (empty: off)."
     )
     bridge_route_poll_seconds: float = Field(1.0, gt=0, description="How often TRAFFIC_ROUTE is re-read.")
+    bridge_sent_events: bool = Field(
+        False, description="Emit Celery task-sent events for bridged tasks (halves bridge throughput)."
+    )
     breaker_failure_threshold: int = Field(
         5, ge=1, description="Consecutive failures that open an engine's breaker."
     )

@@ -87,26 +87,22 @@ class Bridge:
             sub = await self._connect()
         except asyncio.CancelledError:
             return
+        # The next batch is fetched while this one is published: NATS and Redis work in parallel.
+        ahead: asyncio.Future[list[Msg]] | None = None
         try:
-            while not self.stop.is_set():
-                if not await self._consuming():
-                    await self._sleep(self.settings.bridge_route_poll_seconds)
+            while ahead is not None or not self.stop.is_set():
+                if ahead is None:
+                    if not await self._consuming():
+                        await self._sleep(self.settings.bridge_route_poll_seconds)
+                        continue
+                    ahead = asyncio.ensure_future(self._fetch(sub))
+                msgs, ahead = await ahead, None
+                if not msgs:
                     continue
-                await self._refresh_lag(sub)
-                try:
-                    msgs = await sub.fetch(
-                        self.settings.bridge_batch_size, self.settings.bridge_fetch_timeout_seconds
-                    )
-                except (nats.errors.TimeoutError, TimeoutError):  # nothing arrived in time
-                    continue
-                except (nats.errors.Error, OSError) as exc:
-                    log.warning("bridge_fetch_failed", error=repr(exc))
-                    await self._sleep(0.5)
-                    continue
-                if msgs and await self.handle(msgs):
-                    await self._sleep(
-                        self.settings.bridge_nak_delay_seconds
-                    )  # backpressure: let workers drain
+                if not self.stop.is_set() and not self._paused:
+                    ahead = asyncio.ensure_future(self._fetch(sub))
+                if await self.handle(msgs):  # backpressure: give the workers time to drain
+                    await self._sleep(self.settings.bridge_nak_delay_seconds)
         finally:
             self._thread.shutdown(wait=True)
             assert self._nc is not None
@@ -116,6 +112,20 @@ class Bridge:
             with contextlib.suppress(Exception):
                 await self._nc.close()
             log.info("bridge_stopped")
+
+    async def _fetch(self, sub: JetStreamContext.PullSubscription) -> list[Msg]:
+        """One pull; an empty list when nothing came or NATS is away (it reconnects by itself)."""
+        await self._refresh_lag(sub)
+        try:
+            return await sub.fetch(
+                self.settings.bridge_batch_size, timeout=self.settings.bridge_fetch_timeout_seconds
+            )
+        except (nats.errors.TimeoutError, TimeoutError):  # nothing arrived in time
+            return []
+        except (nats.errors.Error, OSError) as exc:
+            log.warning("bridge_fetch_failed", error=repr(exc))
+            await self._sleep(0.5)
+            return []
 
     async def _consuming(self) -> bool:
         now = time.monotonic()

@@ -26,25 +26,44 @@ class Claim(StrEnum):
     BUSY = "busy"  # another delivery is publishing it right now
 
 
+# One script call per batch: 2N pipelined commands cost more to pack and parse than the publish.
+_CLAIM = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  if redis.call('SET', key, 'pending', 'NX', 'PX', ARGV[1]) then
+    out[i] = 'claimed'
+  else
+    out[i] = redis.call('GET', key) or 'pending'
+  end
+end
+return out
+"""
+_CONFIRM = """
+for _, key in ipairs(KEYS) do
+  redis.call('SET', key, 'published', 'EX', ARGV[1])
+end
+return #KEYS
+"""
+
+
 class Markers:
-    """Claims, confirms and releases markers, one Redis round trip per batch each."""
+    """Claims, confirms and releases markers, one Redis call per batch each."""
 
     def __init__(self, client: redis.Redis, pending_ttl: float, published_ttl: int) -> None:
         self._client = client
+        self._claim = client.register_script(_CLAIM)
+        self._confirm = client.register_script(_CONFIRM)
         self._pending_ms = max(1000, int(pending_ttl * 1000))
         self._published_ttl = published_ttl
 
     def claim(self, task_ids: Sequence[str]) -> list[Claim]:
         """SET NX a pending marker per id; ids already marked report what holds them."""
-        pipe = self._client.pipeline(transaction=False)
-        for task_id in task_ids:
-            key = bridge_marker_key(task_id)
-            pipe.set(key, PENDING, nx=True, px=self._pending_ms)
-            pipe.get(key)
-        replies = pipe.execute()
+        if not task_ids:
+            return []
+        replies = self._claim(keys=[bridge_marker_key(t) for t in task_ids], args=[self._pending_ms])
         claims = []
-        for created, value in zip(replies[::2], replies[1::2], strict=True):
-            if created:
+        for value in replies:
+            if value == b"claimed":
                 claims.append(Claim.CLAIMED)
             else:
                 claims.append(Claim.PUBLISHED if value == PUBLISHED else Claim.BUSY)
@@ -52,10 +71,8 @@ class Markers:
 
     def confirm(self, task_ids: Sequence[str]) -> None:
         """The tasks are in the broker: keep their markers for the dedup TTL."""
-        pipe = self._client.pipeline(transaction=False)
-        for task_id in task_ids:
-            pipe.set(bridge_marker_key(task_id), PUBLISHED, ex=self._published_ttl)
-        pipe.execute()
+        if task_ids:
+            self._confirm(keys=[bridge_marker_key(t) for t in task_ids], args=[self._published_ttl])
 
     def release(self, task_ids: Sequence[str]) -> None:
         """The publish failed: drop the claims so the redelivery may publish."""

@@ -13,15 +13,13 @@ from enum import StrEnum
 
 import structlog
 
+from agents.bridge.batch_routing import BatchRouting
 from agents.bridge.dedup import Claim, Markers
 from agents.bridge.events import BadEvent, Event, nak_delay, raw_request, task_id_for
 from agents.bridge.mapping import SubjectMap
 from agents.bridge.publisher import Outgoing, TaskPublisher
 from agents.errors import PermanentError, TransientError
 from agents.execution import parse_request
-from agents.models import Decision
-from agents.router import candidates_for
-from agents.routing import Candidate, decide
 from agents.settings import Settings
 
 log = structlog.get_logger("agents.bridge")
@@ -69,7 +67,7 @@ class Dispatcher:
         outcomes: list[Outcome | None] = [None] * len(events)
         leaders: dict[str, tuple[int, Outgoing]] = {}
         followers: dict[str, list[int]] = {}
-        candidates: dict[str, list[Candidate]] = {}
+        routing = BatchRouting()
         for index, event in enumerate(events):
             try:
                 task_id = task_id_for(event)
@@ -80,7 +78,7 @@ class Dispatcher:
                 if route is None:
                     raise BadEvent("unmapped_subject", f"no capability is mapped to {event.subject!r}")
                 request = parse_request(raw_request(event, route), task_id=task_id)
-                decision = self._decide(request.capability, route.engine, candidates)
+                decision = routing.decide(request.capability, route.engine)
             except BadEvent as exc:
                 outcomes[index] = Outcome(Action.DEAD, kind=exc.kind, error=str(exc))
             except PermanentError as exc:
@@ -100,18 +98,6 @@ class Dispatcher:
                 same = dataclasses.replace(outcome, duplicate=outcome.action is Action.ACK)
                 outcomes[index] = same
         return [o if o is not None else Outcome(Action.NAK, kind="internal") for o in outcomes]
-
-    def _decide(self, capability: str, engine: str | None, cache: dict[str, list[Candidate]]) -> Decision:
-        # Live figures once per capability per batch; the batch's own messages deepen the queue.
-        found = cache.get(capability)
-        if found is None:
-            found = cache[capability] = candidates_for(capability)
-        pool = [c for c in found if engine is None or c.engine == engine]
-        decision = decide(capability, pool)
-        for index, candidate in enumerate(found):
-            if candidate.engine == decision.engine:
-                found[index] = dataclasses.replace(candidate, depth=candidate.depth + 1)
-        return decision
 
     def _publish(
         self, events: Sequence[Event], leaders: dict[str, tuple[int, Outgoing]]

@@ -34,7 +34,7 @@ async def build_bridge(settings: Settings) -> Bridge:
 
     subjects = await subject_map(settings)
     markers = Markers(redis_client(), settings.bridge_ack_wait_seconds, settings.bridge_dedup_ttl_seconds)
-    dispatcher = Dispatcher(settings, subjects, markers, TaskPublisher(app))
+    dispatcher = Dispatcher(settings, subjects, markers, TaskPublisher(app, settings.bridge_sent_events))
     return Bridge(settings, dispatcher, subjects.stream_subjects())
 
 
