@@ -239,3 +239,27 @@ def test_results_go_to_the_reply_to_header_and_engines_publish_to_nats(
     assert json.loads(echo)["task_id"] == reply["task_id"]
     # And the engine's JetStream publish became a new event, which ran too
     wait_until(lambda: len(counts(redis_client)) == 2, what="the echoed stream event executed")
+
+
+def test_sigterm_mid_stream_finishes_the_batch_and_a_new_bridge_continues(
+    bridge: BridgeRunner, redis_client: Any
+) -> None:
+    # Given a bridge busy with a long stream
+    events = [counter_event(n) for n in range(1000)]
+    publish(events)
+    first = bridge.start(BRIDGE_BATCH_SIZE="2")  # many small batches: the stop lands mid-stream
+    wait_until(lambda: redis_client.llen("counter") + len(counts(redis_client)) > 0, what="publishing began")
+
+    # When it is asked to stop, it exits cleanly with nothing half-done
+    assert bridge.stop(first) == 0
+    assert "bridge_stopped" in bridge.log.read_text()
+    # Then every event it took is settled (none waits for an ack) and the rest is still in the stream
+    state = consumer_state()
+    assert state.num_ack_pending == 0
+    assert 0 < state.num_pending < len(events)
+
+    # And a new bridge finishes the rest, each event exactly once
+    bridge.start()
+    expected = ids_of(events)
+    wait_until(lambda: set(counts(redis_client)) == expected, timeout=60, what="all events executed")
+    assert set(counts(redis_client).values()) == {1}
