@@ -125,12 +125,13 @@ def send(capability: str, payload: str, task_type: str, priority: str, timeout: 
 
 
 @main.command()
-@click.option("--metrics-port", type=int, default=None, help="Serve Prometheus metrics on 127.0.0.1:PORT.")
-def bridge(metrics_port: int | None) -> None:
+@click.option("--metrics-port", type=int, default=None, help="Serve Prometheus metrics on this port.")
+@click.option("--metrics-host", default="127.0.0.1", show_default=True, help="0.0.0.0 in a pod.")
+def bridge(metrics_port: int | None, metrics_host: str) -> None:
     """Consume NATS events (JetStream) and publish them as engine tasks; SIGTERM stops cleanly."""
     from agents.bridge.service import run
 
-    run(metrics_port)
+    run(metrics_port, metrics_host)
 
 
 @main.command()

@@ -47,7 +47,7 @@ async def serve(settings: Settings) -> None:
     await bridge.run()
 
 
-def run(metrics_port: int | None = None) -> None:
+def run(metrics_port: int | None = None, metrics_host: str = "127.0.0.1") -> None:
     """Blocking entry point of `agents bridge`."""
     logging.basicConfig(
         level=get_settings().log_level.upper(), format="%(asctime)s %(levelname)s %(message)s"
@@ -55,6 +55,6 @@ def run(metrics_port: int | None = None) -> None:
     if metrics_port:
         from prometheus_client import start_http_server
 
-        start_http_server(metrics_port, addr="127.0.0.1")
+        start_http_server(metrics_port, addr=metrics_host)
         log.info("bridge_metrics", port=metrics_port)
     asyncio.run(serve(get_settings()))
