@@ -79,12 +79,16 @@ class BaseAgent:
         self.subscriptions.append((subject, handler))
 
     async def _publish(self, subject: str, data: Any) -> None:
-        """Publish to core NATS."""
-        raise NotImplementedError("NATS publishing arrives with the NATS bridge (issue 4)")
+        """Publish to core NATS (bytes/str as they are, anything else as JSON)."""
+        from agents.nats_client import publish
+
+        await publish(subject, data)
 
     async def _publish_to_stream(self, stream: str, data: Any) -> None:
-        """Publish to a JetStream stream with a publish ack."""
-        raise NotImplementedError("JetStream publishing arrives with the NATS bridge (issue 4)")
+        """Publish to JetStream on subject `stream` (a stream must capture it); waits for the ack."""
+        from agents.nats_client import publish_to_stream
+
+        await publish_to_stream(stream, data)
 
     async def _db_fetch(self, query: str, *args: Any) -> list[dict[str, Any]]:
         """Run a parameterised query (`$1` or `:name` binds) on the shared pool; rows as dicts."""

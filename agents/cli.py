@@ -166,6 +166,29 @@ def loadtest(
         sys.exit(1)
 
 
+@main.command()
+@click.option("--metrics-port", type=int, default=None, help="Serve Prometheus metrics on this port.")
+@click.option("--metrics-host", default="127.0.0.1", show_default=True, help="0.0.0.0 in a pod.")
+def bridge(metrics_port: int | None, metrics_host: str) -> None:
+    """Consume NATS events (JetStream) and publish them as engine tasks; SIGTERM stops cleanly."""
+    from agents.bridge.service import run
+
+    run(metrics_port, metrics_host)
+
+
+@main.command()
+@click.argument("route", required=False, type=click.Choice(["old_system", "new_system", "default"]))
+def traffic(route: str | None) -> None:
+    """Show or switch TRAFFIC_ROUTE live: old_system stops the bridge consuming (rollback)."""
+    from agents.bridge.traffic import current_route, set_route
+    from agents.connections import redis_client
+    from agents.settings import get_settings
+
+    if route is not None:
+        set_route(redis_client(), None if route == "default" else route)  # type: ignore[arg-type]
+    console.print(f"traffic route: {current_route(redis_client(), get_settings().traffic_route)}")
+
+
 main.add_command(migrate)
 main.add_command(doctor)
 main.add_command(tasks_group)

@@ -71,3 +71,12 @@ PRIORITY_SEP = "\x06\x16"
 def queue_keys(queue: str) -> list[str]:
     """The Redis lists that together hold a queue's waiting messages."""
     return [queue if step == 0 else f"{queue}{PRIORITY_SEP}{step}" for step in PRIORITY_STEPS]
+
+
+# NATS bridge: the live rollback switch and one dedup marker per published event task.
+TRAFFIC_ROUTE_KEY = KEY_PREFIX + "traffic_route"
+
+
+def bridge_marker_key(task_id: str) -> str:
+    """Redis string marking that the bridge published (or is publishing) task `task_id`."""
+    return f"{KEY_PREFIX}bridge:{task_id}"

@@ -59,7 +59,17 @@ return moved
 
 def record(client: redis.Redis, event: dict[str, Any]) -> None:
     """Append one lifecycle event; the caller's task never waits for PostgreSQL."""
-    client.rpush(HISTORY_PENDING_KEY, json.dumps(event, default=str, separators=(",", ":")))
+    client.rpush(HISTORY_PENDING_KEY, _encode(event))
+
+
+def record_many(client: redis.Redis, events: list[dict[str, Any]]) -> None:
+    """Append several lifecycle events in one round trip."""
+    if events:
+        client.rpush(HISTORY_PENDING_KEY, *(_encode(e) for e in events))
+
+
+def _encode(event: dict[str, Any]) -> str:
+    return json.dumps(event, default=str, separators=(",", ":"))
 
 
 def backlog(client: redis.Redis) -> int:

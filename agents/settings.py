@@ -65,6 +65,38 @@ class Settings(BaseSettings):
     traffic_route: Literal["new_system", "old_system"] = Field(
         "new_system", description="old_system stops the NATS bridge consuming (rollback)."
     )
+    # NATS bridge (agents/bridge/): stream, consumer, subject map, dead letters, dedup, results.
+    bridge_stream: str = Field("AGENTS_EVENTS", description="JetStream stream the bridge consumes.")
+    bridge_consumer: str = Field("agents-bridge", description="Durable pull consumer of the bridge.")
+    bridge_subject_prefix: str = Field(
+        "events", description="Default map: <prefix>.<capability>.<task_type> -> that request."
+    )
+    bridge_subject_map: dict[str, str] = Field(
+        default_factory=dict, description='Extra subjects, JSON: {"orders.*": "capability[:task_type]"}.'
+    )
+    bridge_dlq_subject: str = Field("agents.dlq", description="Dead-letter subject for bad events.")
+    bridge_dlq_stream: str = Field("AGENTS_DLQ", description="Stream keeping dead letters (empty: none).")
+    bridge_batch_size: int = Field(500, ge=1, le=10_000, description="Events fetched per pull.")
+    bridge_fetch_timeout_seconds: float = Field(1.0, gt=0, description="Longest wait of one pull.")
+    bridge_ack_wait_seconds: float = Field(30.0, ge=1, description="Consumer ack_wait.")
+    bridge_duplicate_window_seconds: float = Field(
+        120.0, gt=0, description="JetStream drops a repeated Nats-Msg-Id within this window."
+    )
+    bridge_dedup_ttl_seconds: int = Field(
+        86400, ge=60, description="How long a published event's marker blocks a second task."
+    )
+    bridge_max_deliveries: int = Field(
+        10, ge=1, description="NoLiveEngine/Backpressure dead-letter after this many deliveries."
+    )
+    bridge_nak_delay_seconds: float = Field(0.5, gt=0, description="First redelivery delay; doubles.")
+    bridge_nak_delay_max_seconds: float = Field(30.0, gt=0, description="Longest redelivery delay.")
+    bridge_results_subject: str = Field(
+        "", description="Engine results of bridged events go here too (empty: off)."
+    )
+    bridge_route_poll_seconds: float = Field(1.0, gt=0, description="How often TRAFFIC_ROUTE is re-read.")
+    bridge_sent_events: bool = Field(
+        False, description="Emit Celery task-sent events for bridged tasks (halves bridge throughput)."
+    )
     breaker_failure_threshold: int = Field(
         5, ge=1, description="Consecutive failures that open an engine's breaker."
     )

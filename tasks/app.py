@@ -17,6 +17,7 @@ app = Celery(
         "tasks.heartbeat",
         "tasks.lifecycle",
         "tasks.history_writer",
+        "tasks.bridge_results",
     ],
 )
 app.config_from_object("celeryconfig")

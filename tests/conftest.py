@@ -24,8 +24,8 @@ SESSION_HOME = Path(tempfile.mkdtemp(prefix="agents-test-"))
 REDIS_PORT = free_port()
 POSTGRES_PORT = free_port()
 NATS_PORT = free_port()
-TEST_ENGINES = "tests.engines:engine,tests.engines:FlakyEngine"
-FLEET_QUEUES = "intelligence,performance,optimization,analysis,flaky,maintenance"
+TEST_ENGINES = "tests.engines:engine,tests.engines:FlakyEngine,tests.engines:CounterEngine"
+FLEET_QUEUES = "intelligence,performance,optimization,analysis,flaky,counter,maintenance"
 
 TEST_ENV = {
     "AGENTS_HOME": str(SESSION_HOME),
@@ -85,7 +85,7 @@ def postgres_server() -> Iterator[ServerProcess]:
 
 @pytest.fixture(scope="session")
 def nats_server() -> Iterator[ServerProcess]:
-    """One real NATS server with JetStream for the session."""
+    """One real NATS with JetStream for the session; restart it with `servers.restart`."""
     server = start_nats(SESSION_HOME / "nats", NATS_PORT)
     yield server
     server.stop()
@@ -141,7 +141,7 @@ def fleet(redis_server: ServerProcess, postgres_server: ServerProcess) -> Iterat
             "-n", node, "-c", "2", "-P", "prefork", "--loglevel", "INFO"]  # fmt: skip
     process = spawn_worker(argv, "fleet")
     try:
-        wait_for_engines({"intelligence", "performance", "optimization", "analysis", "flaky"})
+        wait_for_engines({"intelligence", "performance", "optimization", "analysis", "flaky", "counter"})
         yield node
     finally:
         stop_worker(process)

@@ -66,3 +66,28 @@ class FlakyEngine(BaseAgent):
         if payload.get("fail"):
             raise RuntimeError("asked to fail")
         return {"ok": True, "task_id": task_request.task_id}
+
+
+# Hash task_id -> how many times the counter engine ran it (wiped between tests: agents:*).
+COUNTS_KEY = "agents:test:counts"
+
+
+class CounterEngine(BaseAgent):
+    """Counts every execution per task id, so tests check "exactly once" by side effect."""
+
+    config = AgentConfig(name="counter", capabilities=["counting"], max_concurrent_tasks=2)
+
+    async def _setup_subscriptions(self) -> None:
+        await self._subscribe("legacy.counter", self._on_event)
+
+    async def _on_event(self, msg: Any) -> None:
+        pass
+
+    async def _handle_task(self, task_request: TaskRequest) -> dict[str, Any]:
+        redis_client().hincrby(COUNTS_KEY, task_request.task_id, 1)
+        payload = task_request.payload
+        if payload.get("echo"):  # engines publish to NATS from inside a task
+            await self._publish(payload["echo"], {"task_id": task_request.task_id})
+        if payload.get("echo_stream"):
+            await self._publish_to_stream(payload["echo_stream"], {"task_id": task_request.task_id})
+        return {"task_type": task_request.task_type, "payload": payload}

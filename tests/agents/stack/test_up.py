@@ -102,8 +102,12 @@ def test_up_serves_requests_and_ctrl_c_leaves_nothing_behind(tmp_path: Path) -> 
         )
         assert doctor.returncode == 0, doctor.stdout + doctor.stderr
 
+        # The NATS bridge runs as one more child and has set up its stream.
+        assert "NATS events" in printed
+        wait_for_line(home / "logs" / "bridge.log", "bridge_started", up, timeout=30)
+
         descendants = psutil.Process(up.pid).children(recursive=True)
-        assert len(descendants) >= 9  # 3 servers, 4 workers (+ pool children), beat, flower
+        assert len(descendants) >= 10  # 3 servers, 4 workers (+ pool children), beat, flower, bridge
     finally:
         # Ctrl-C: SIGINT to `agents up` alone (its children run in their own sessions).
         up.send_signal(signal.SIGINT)
