@@ -176,6 +176,17 @@ def bridge(metrics_port: int | None, metrics_host: str) -> None:
     run(metrics_port, metrics_host)
 
 
+@main.command(name="history-writer")
+def history_writer() -> None:
+    """Move lifecycle records from Redis to PostgreSQL in batches until SIGTERM."""
+    import logging
+
+    from agents.recorder import run_writer_process
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    run_writer_process()
+
+
 @main.command()
 @click.argument("route", required=False, type=click.Choice(["old_system", "new_system", "default"]))
 def traffic(route: str | None) -> None:

@@ -152,3 +152,20 @@ class HistoryWriterThread(threading.Thread):
             log.warning("history_drain_failed", error=str(exc)[:200])
         with contextlib.suppress(redis.RedisError):
             self.writer.retire()
+
+
+def run_writer_process() -> None:
+    """`agents history-writer`: write history until SIGTERM/SIGINT, then drain and retire."""
+    import signal
+
+    from agents.connections import redis_client
+
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    thread = HistoryWriterThread(HistoryWriter(redis_client()))
+    thread.start()
+    log.info("history_writer_started", writer=thread.writer.writer_id)
+    stop.wait()
+    thread.stop()
+    log.info("history_writer_stopped", writer=thread.writer.writer_id)

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     history_flush_interval_seconds: float = Field(
         0.5, gt=0, description="How often each worker moves lifecycle records to PostgreSQL."
     )
+    history_writer_in_workers: bool = Field(
+        False, description="Run a history writer thread in every worker instead of `agents history-writer`."
+    )
     history_retention_days: int = Field(30, ge=1, description="Task history older than this is deleted.")
     retention_batch_size: int = Field(5000, ge=1, description="Rows deleted per retention statement.")
     reaper_grace_seconds: int = Field(

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, case, false, func, select, text, true, update
+from sqlalchemy import Boolean, and_, case, false, func, literal_column, select, text, true, update
 from sqlalchemy.dialects.postgresql import insert
 
 from db.models import FINAL_STATUSES, TaskResult
@@ -29,15 +30,16 @@ def to_db_row(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def upsert(rows: Iterable[dict[str, Any]]) -> int:
-    """Insert or merge rows (one per task id) by the rules of agents.lifecycle; returns the count."""
-    values = [to_db_row(r) for r in rows]
-    if not values:
-        return 0
+@lru_cache(maxsize=1)
+def _upsert_statement() -> Any:
+    """The upsert, built once; executed with many rows it is compiled once and cached."""
     table = TaskResult.__table__
-    new = insert(TaskResult).values(values)
+    new = insert(TaskResult)
     old, incoming = table.c, new.excluded
-    old_final, new_final = old.status.in_(FINAL_STATUSES), incoming.status.in_(FINAL_STATUSES)
+    # Literal lists: executemany cannot expand IN parameters (the statuses are constants).
+    finals = ", ".join(f"'{status}'" for status in sorted(FINAL_STATUSES))
+    old_final = literal_column(f"task_results.status IN ({finals})", Boolean)
+    new_final = literal_column(f"excluded.status IN ({finals})", Boolean)
     # Same rule as agents.lifecycle.status_wins: an outcome beats a stage; otherwise newer wins.
     takes_status = case(
         (and_(new_final, ~old_final), true()),
@@ -64,9 +66,15 @@ def upsert(rows: Iterable[dict[str, Any]]) -> int:
             ),
         ),
     }
-    statement = new.on_conflict_do_update(index_elements=[table.c.task_id], set_=merged)
-    with get_engine().begin() as connection:
-        connection.execute(statement)
+    return new.on_conflict_do_update(index_elements=[table.c.task_id], set_=merged)
+
+
+def upsert(rows: Iterable[dict[str, Any]]) -> int:
+    """Insert or merge rows (one per task id) by the rules of agents.lifecycle; returns the count."""
+    values = [to_db_row(r) for r in rows]
+    if values:
+        with get_engine().begin() as connection:
+            connection.execute(_upsert_statement(), values)
     return len(values)
 
 

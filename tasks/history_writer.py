@@ -1,4 +1,8 @@
-"""Each worker's main process runs a history writer: Redis lifecycle records → PostgreSQL."""
+"""Optionally (HISTORY_WRITER_IN_WORKERS) each worker's main process runs a history writer.
+
+By default `agents history-writer` runs as its own process: in a worker the writer thread
+competes with the consumer loop for the GIL.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from celery.signals import worker_ready, worker_shutdown
 
 from agents.connections import redis_client
 from agents.recorder import HistoryWriter, HistoryWriterThread
+from agents.settings import get_settings
 
 _thread: HistoryWriterThread | None = None
 
@@ -15,6 +20,8 @@ _thread: HistoryWriterThread | None = None
 @worker_ready.connect
 def _start_writer(sender: Any, **_: Any) -> None:
     global _thread
+    if not get_settings().history_writer_in_workers:
+        return
     _thread = HistoryWriterThread(HistoryWriter(redis_client(), writer_id=sender.hostname))
     _thread.start()
 

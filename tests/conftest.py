@@ -140,11 +140,14 @@ def fleet(redis_server: ServerProcess, postgres_server: ServerProcess) -> Iterat
     argv = [sys.executable, "-m", "celery", "-A", "tasks", "worker", "-Q", FLEET_QUEUES,
             "-n", node, "-c", "2", "-P", "prefork", "--loglevel", "INFO"]  # fmt: skip
     process = spawn_worker(argv, "fleet")
+    # The history writer runs as its own process, as `make run` and k8s deploy it.
+    writer = spawn_worker([sys.executable, "-m", "agents.cli", "history-writer"], "history-writer")
     try:
         wait_for_engines({"intelligence", "performance", "optimization", "analysis", "flaky", "counter"})
         yield node
     finally:
         stop_worker(process)
+        stop_worker(writer)
 
 
 def wait_for_history(task_ids: list[str], statuses: set[str] | None = None, timeout: float = 30.0) -> dict:

@@ -129,6 +129,10 @@ def start_celery(settings: Settings, env: dict[str, str]) -> list[Child]:
     )  # fmt: skip
     # The NATS bridge: external events become engine tasks (agents/bridge/).
     children.append(Child("bridge", [sys.executable, "-m", "agents.cli", "bridge"], logs / "bridge.log", env))
+    if not settings.history_writer_in_workers:
+        # Lifecycle records wait in Redis until this writer moves them to PostgreSQL.
+        writer = [sys.executable, "-m", "agents.cli", "history-writer"]
+        children.append(Child("history", writer, logs / "history.log", env))
     flower = [*celery, "flower", "--address=127.0.0.1", f"--port={settings.flower_port}"]
     # Flower binds loopback only; without basic auth its JSON API would answer 401 to local scripts.
     flower_env = env if settings.flower_basic_auth else env | {"FLOWER_UNAUTHENTICATED_API": "true"}
@@ -164,9 +168,12 @@ def print_pieces(servers: list[ServerProcess], urls: dict[str, str], children: l
             (key.removesuffix("_URL").lower(), urls[key], pid, _shown(server.log_path) if server else "")
         )
     for child in children:
-        where = {"flower": urls["FLOWER_URL"], "beat": "periodic jobs", "bridge": "NATS events"}.get(
-            child.name, f"queue {child.name}"
-        )
+        where = {
+            "flower": urls["FLOWER_URL"],
+            "beat": "periodic jobs",
+            "bridge": "NATS events",
+            "history": "Redis -> PostgreSQL",
+        }.get(child.name, f"queue {child.name}")
         rows.append((child.name, where, f"pid {child.pid}", _shown(child.log_path)))
     width = max(len(r[1]) for r in rows)
     for name, where, pid, log in rows:

@@ -107,7 +107,7 @@ def test_up_serves_requests_and_ctrl_c_leaves_nothing_behind(tmp_path: Path) -> 
         wait_for_line(home / "logs" / "bridge.log", "bridge_started", up, timeout=30)
 
         descendants = psutil.Process(up.pid).children(recursive=True)
-        assert len(descendants) >= 10  # 3 servers, 4 workers (+ pool children), beat, flower, bridge
+        assert len(descendants) >= 11  # 3 servers, 4 workers (+ pool children), beat, flower, bridge, history
     finally:
         # Ctrl-C: SIGINT to `agents up` alone (its children run in their own sessions).
         up.send_signal(signal.SIGINT)
