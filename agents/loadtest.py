@@ -17,9 +17,12 @@ from typing import Any, Literal
 
 from sqlalchemy import text
 
+from agents.connections import redis_client
+from agents.errors import AgentsError
 from agents.loadstats import LoadReport, Outcome, summarise
 from agents.models import Priority
 from agents.names import ROUTE_TASK, ROUTER_QUEUE, engine_task_name
+from agents.recorder import collecting
 from db.models import FINAL_STATUSES
 from db.session import get_engine
 
@@ -49,8 +52,12 @@ def _request(plan: LoadPlan) -> dict[str, Any]:
     return {"capability": plan.capability, "task_type": "loadtest", "payload": plan.payload}
 
 
-def send(plan: LoadPlan, on_sent: Callable[[int], None]) -> dict[str, float]:
-    """Send plan.total requests on schedule; returns task id → scheduled send time (epoch)."""
+def send(plan: LoadPlan, on_sent: Callable[[int], None], refused: dict[str, str]) -> dict[str, float]:
+    """Send plan.total requests on schedule; returns task id → scheduled send time (epoch).
+
+    With --via direct the decision is made here, so a refusal (backpressure, no live engine) is
+    counted in `refused` (task id → error kind) instead of being sent.
+    """
     from agents.router import plan as decide_request
     from tasks import app
 
@@ -66,7 +73,7 @@ def send(plan: LoadPlan, on_sent: Callable[[int], None]) -> dict[str, float]:
             if due <= sent:
                 time.sleep(TICK_SECONDS)
                 continue
-            with producer.batch(max_size=2000):
+            with producer.batch(max_size=2000), collecting(redis_client()):
                 for index in range(sent, due):
                     task_id = str(uuid.uuid4())
                     scheduled[task_id] = start + index / plan.rate
@@ -80,7 +87,11 @@ def send(plan: LoadPlan, on_sent: Callable[[int], None]) -> dict[str, float]:
                             ignore_result=True,
                         )
                     else:
-                        request, decision = decide_request(body, task_id=task_id)
+                        try:
+                            request, decision = decide_request(body, task_id=task_id)
+                        except AgentsError as exc:
+                            refused[task_id] = type(exc).__name__
+                            continue
                         app.send_task(
                             engine_task_name(decision.engine),
                             args=(request.model_dump(mode="json"),),
@@ -141,8 +152,11 @@ def outcomes(scheduled: dict[str, float], final: dict[str, Any]) -> tuple[list[O
 
 def run(plan: LoadPlan, on_sent: Callable[[int], None], on_recorded: Callable[[int], None]) -> LoadReport:
     """Send, wait for the history, and report."""
-    scheduled = send(plan, on_sent)
-    final = collect(scheduled, plan.drain_timeout, on_recorded)
+    refused: dict[str, str] = {}
+    scheduled = send(plan, on_sent, refused)
+    waiting = {task_id: at for task_id, at in scheduled.items() if task_id not in refused}
+    final = collect(waiting, plan.drain_timeout, on_recorded)
+    final |= {task_id: ("rejected", None, kind) for task_id, kind in refused.items()}
     results, last = outcomes(scheduled, final)
     first = min(scheduled.values()) if scheduled else time.time()
     return summarise(plan.rate, results, first, last or time.time())

@@ -16,6 +16,9 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import redis
@@ -57,9 +60,33 @@ return moved
 """
 
 
+_collector: ContextVar[list[dict[str, Any]] | None] = ContextVar("lifecycle_collector", default=None)
+
+
 def record(client: redis.Redis, event: dict[str, Any]) -> None:
-    """Append one lifecycle event; the caller's task never waits for PostgreSQL."""
+    """Append one lifecycle event (or hold it while a `collecting()` block is open)."""
+    held = _collector.get()
+    if held is not None:
+        held.append(event)
+        return
     client.rpush(HISTORY_PENDING_KEY, _encode(event))
+
+
+@contextmanager
+def collecting(client: redis.Redis) -> Iterator[list[dict[str, Any]]]:
+    """Hold the events recorded inside the block and append them in one round trip at its end.
+
+    Batch publishers (the bridge, the load generator) use it so that recording "queued" costs
+    one RPUSH per batch instead of one per message. An exception inside the block records
+    nothing: the batch was not published either.
+    """
+    held: list[dict[str, Any]] = []
+    token = _collector.set(held)
+    try:
+        yield held
+    finally:
+        _collector.reset(token)
+    record_many(client, held)
 
 
 def record_many(client: redis.Redis, events: list[dict[str, Any]]) -> None:

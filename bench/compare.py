@@ -87,8 +87,11 @@ print(json.dumps(rates))
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
-def routed(redis_url: str, database_url: str, rate: float, duration: float, logs: Path) -> dict[str, float]:
-    """The platform's router and analysis workers under `agents loadtest --via route`."""
+def platform_runs(
+    redis_url: str, database_url: str, rate: float, duration: float, logs: Path
+) -> dict[str, dict[str, float]]:
+    """The router and analysis workers and a history writer under `agents loadtest`, via the
+    router task and via in-process routing (direct)."""
     env = os.environ | {"REDIS_URL": redis_url, "DATABASE_URL": database_url, "AGENTS_HOME": str(logs)}
     agents = str(Path(sys.executable).parent / "agents")
     subprocess.run([agents, "migrate"], cwd=ROOT, env=env, check=True, capture_output=True)
@@ -96,32 +99,25 @@ def routed(redis_url: str, database_url: str, rate: float, duration: float, logs
         spawn([agents, "worker", name, "--loglevel", "WARNING"], env, logs / f"{name}.log")
         for name in ("intelligence", "analysis")
     ]
+    workers.append(spawn([agents, "history-writer"], env, logs / "history.log"))
+    reports = {}
     try:
         time.sleep(8)
-        out = subprocess.run(
-            [
-                agents,
-                "loadtest",
-                "--rate",
-                str(rate),
-                "--duration",
-                str(duration),
-                "--via",
-                "route",
-                "--json",
-                "--drain-timeout",
-                "300",
-            ],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=900,
-        )
+        for via in ("route", "direct"):
+            command = [agents, "loadtest", "--rate", str(rate), "--duration", str(duration), "--via", via]
+            out = subprocess.run(
+                [*command, "--json", "--drain-timeout", "300"],
+                cwd=ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=900,
+            )
+            reports[via] = dict(json.loads(out.stdout))
     finally:
         for worker in workers:
             stop(worker)
-    return dict(json.loads(out.stdout))
+    return reports
 
 
 def main() -> None:
@@ -133,17 +129,20 @@ def main() -> None:
     servers = [start_redis(home / "redis"), start_postgres(home / "postgres")]
     try:
         base = vanilla(servers[0].url, count, home)
-        ours = routed(servers[0].url.replace("/0", "/1"), servers[1].url, rate, duration, home)
+        runs = platform_runs(servers[0].url.replace("/0", "/1"), servers[1].url, rate, duration, home)
     finally:
         stop_all(servers)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
-    print(f"vanilla Celery .delay() publish      : {base['publish_rate']:8.0f} msg/s")
-    print(f"vanilla Celery end to end (1 hop)    : {base['end_to_end_rate']:8.0f} tasks/s")
-    print(
-        f"platform routed, offered {rate:.0f}/s     : {ours['achieved_rate']:8.0f} req/s "
-        f"(p50 {ours['p50_ms']:.0f} ms, p99 {ours['p99_ms']:.0f} ms, lost {ours['lost']})"
-    )
-    print(f"ratio routed platform / vanilla      : {ours['achieved_rate'] / base['end_to_end_rate']:8.2f}")
+    print(f"vanilla Celery .delay() publish         : {base['publish_rate']:8.0f} msg/s")
+    print(f"vanilla Celery end to end (1 hop)       : {base['end_to_end_rate']:8.0f} tasks/s")
+    for via, report in runs.items():
+        print(
+            f"platform --via {via:<6} offered {rate:.0f}/s : {report['achieved_rate']:8.0f} req/s "
+            f"(p50 {report['p50_ms']:.0f} ms, p99 {report['p99_ms']:.0f} ms, lost {report['lost']}, "
+            f"refused {report['errors']})"
+        )
+    ratio = runs["route"]["achieved_rate"] / base["end_to_end_rate"]
+    print(f"ratio routed platform / vanilla         : {ratio:8.2f}")
 
 
 if __name__ == "__main__":

@@ -15,8 +15,10 @@ from celery import Celery
 from celery.events.dispatcher import EventDispatcher
 from kombu.common import maybe_declare
 
+from agents.connections import redis_client
 from agents.models import Decision, TaskRequest
 from agents.names import engine_task_name
+from agents.recorder import collecting
 
 # Custom message header read by tasks/bridge_results.py in the worker.
 REPLY_SUBJECT_HEADER = "agents_reply_subject"
@@ -74,7 +76,12 @@ class TaskPublisher:
         if not self._declared:
             self._declare_queues()
         amqp = self.app.amqp
-        with self.app.producer_or_acquire() as producer, producer.batch(max_size=PIPELINE_MAX):
+        # Lifecycle "queued" events go in one RPUSH, before the batch's messages are flushed.
+        with (
+            self.app.producer_or_acquire() as producer,
+            producer.batch(max_size=PIPELINE_MAX),
+            collecting(redis_client()),
+        ):
             for item in batch:
                 request, decision = item.request, item.decision
                 name = engine_task_name(decision.engine)
