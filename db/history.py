@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Boolean, and_, case, false, func, literal_column, select, text, true, update
 from sqlalchemy.dialects.postgresql import insert
 
+from agents.lifecycle import digest
 from db.models import FINAL_STATUSES, TaskResult
 from db.session import get_engine
 
@@ -27,6 +28,9 @@ def to_db_row(row: dict[str, Any]) -> dict[str, Any]:
     for field in _TIME_FIELDS:
         out[field] = _as_datetime(out[field])
     out["retries"] = out["retries"] or 0
+    if out["payload"] is not None and out["payload_digest"] is None:
+        # Computed here, in the writer, to keep hashing off the publisher's and worker's path.
+        out["payload_digest"] = digest(out["payload"])
     return out
 
 

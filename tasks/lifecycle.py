@@ -24,7 +24,6 @@ from celery.signals import (
 
 from agents.connections import redis_client
 from agents.errors import REJECTION_ERRORS
-from agents.lifecycle import digest
 from agents.models import Priority
 from agents.names import ENGINE_TASK_PREFIX, KEY_PREFIX, ROUTE_TASK
 from agents.recorder import record
@@ -60,7 +59,6 @@ def request_fields(request: Any) -> dict[str, Any]:
         "capability": request.get("capability"),
         "task_type": request.get("task_type", "default"),
         "payload": payload,
-        "payload_digest": digest(payload) if payload is not None else None,
     }
     try:
         fields["priority"] = (
