@@ -9,7 +9,7 @@ from sqlalchemy import text
 
 from db.session import get_engine
 
-HOT_TABLES = ("task_results", "alerts", "insights", "optimization_actions", "health_reports")
+HOT_TABLES = ("task_results", "alerts", "insights", "optimization_actions", "health_reports", "task_claims")
 # Each table and the column its age is measured by.
 RETAINED = {
     "task_results": "created_at",
@@ -17,6 +17,7 @@ RETAINED = {
     "insights": "created_at",
     "optimization_actions": "created_at",
     "health_reports": "created_at",
+    "task_claims": "claimed_at",
 }
 
 

@@ -120,3 +120,13 @@ class HealthReport(Base):
     created_at: Mapped[datetime] = mapped_column(server_default=func.now(), index=True)
     healthy: Mapped[bool]
     report: Mapped[dict[str, Any]]
+
+
+class TaskClaim(Base):
+    """Which published message of a bridged task id may run (one effect per NATS event)."""
+
+    __tablename__ = "task_claims"
+
+    task_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    publish_id: Mapped[str] = mapped_column(String(64))
+    claimed_at: Mapped[datetime] = mapped_column(server_default=func.now(), index=True)

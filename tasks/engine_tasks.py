@@ -4,15 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
+import structlog
 from celery import Task
+from celery.exceptions import Ignore
 
 from agents.base import BaseAgent
+from agents.bridge.publisher import PUBLISH_ID_HEADER
 from agents.catalog import engines
 from agents.errors import PermanentError, TransientError
 from agents.execution import execute
 from agents.limits import hard_limit, soft_limit
 from agents.names import engine_task_name
+from db.claims import claim
 from tasks.app import app
+
+log = structlog.get_logger("agents.engine_tasks")
 
 
 def register_engine_task(engine: BaseAgent) -> Task:
@@ -21,6 +27,11 @@ def register_engine_task(engine: BaseAgent) -> Task:
     hard = hard_limit(engine.config.task_timeout_seconds)
 
     def run_engine(self: Task, request: dict[str, Any], decision: dict[str, Any] | None = None) -> Any:
+        publish_id = self.request.get(PUBLISH_ID_HEADER)
+        if publish_id and not claim(self.request.id, publish_id):
+            # The bridge published this task twice (crash before its marker): one effect only.
+            log.info("duplicate_bridged_task_skipped", task_id=self.request.id)
+            raise Ignore()
         return execute(engine, request, task_id=self.request.id)
 
     run_engine.__doc__ = f"Run engine {engine.name!r} ({', '.join(engine.capabilities)})."

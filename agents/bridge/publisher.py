@@ -7,6 +7,7 @@ into one pipeline, and the queues are declared once instead of per message.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,9 @@ from agents.recorder import collecting
 
 # Custom message header read by tasks/bridge_results.py in the worker.
 REPLY_SUBJECT_HEADER = "agents_reply_subject"
+# One id per published message: the worker's claim (db/claims.py) tells a redelivery of this
+# message (same id: run it) from a second publish of the same task (other id: skip it).
+PUBLISH_ID_HEADER = "agents_publish_id"
 # Redis commands buffered before kombu flushes the pipeline on its own.
 PIPELINE_MAX = 2000
 
@@ -96,7 +100,9 @@ class TaskPublisher:
                     argsrepr=f"({request.capability!r}, {request.task_type!r})",
                     kwargsrepr=f"{{'decision': {decision.engine!r}}}",
                 )
-                headers = {REPLY_SUBJECT_HEADER: item.reply_subject} if item.reply_subject else None
+                headers = {PUBLISH_ID_HEADER: uuid.uuid4().hex}
+                if item.reply_subject:
+                    headers[REPLY_SUBJECT_HEADER] = item.reply_subject
                 amqp.send_task_message(
                     producer,
                     name,

@@ -54,4 +54,4 @@ def test_bad_duration_is_named(postgres_server) -> None:
 def test_migrate_reports_the_revision(postgres_server) -> None:
     done = agents("migrate")
     assert done.returncode == 0, done.stderr
-    assert "database at revision 0001" in done.stdout
+    assert "database at revision 0002" in done.stdout

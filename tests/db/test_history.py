@@ -87,3 +87,16 @@ def test_raw_helpers_bind_seed_style_and_named_parameters(postgres_server) -> No
     assert raw.fetch("SELECT task_id FROM task_results WHERE task_id = $1", (hostile,)) == []
     with pytest.raises(ValueError, match=r"placeholders \[1, 2\] but 1 argument"):
         raw.fetch("SELECT $1, $2", ("a",))
+
+
+def test_claims_tell_a_redelivery_from_a_second_publish(postgres_server) -> None:
+    from db.claims import claim
+
+    tid = f"c-{uuid.uuid4()}"
+    assert claim(tid, "publish-1") is True
+    assert claim(tid, "publish-1") is True  # the same message redelivered may run again
+    assert claim(tid, "publish-2") is False  # a second publish of the same task may not
+    # After BRIDGE_DEDUP_TTL_SECONDS the same event id is a new event, as for the bridge's marker.
+    raw.execute("UPDATE task_claims SET claimed_at = NOW() - INTERVAL '2 days' WHERE task_id = $1", (tid,))
+    assert claim(tid, "publish-3") is True
+    assert claim(tid, "publish-1") is False

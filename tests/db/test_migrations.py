@@ -8,7 +8,7 @@ from sqlalchemy import create_engine, inspect
 from agents.settings import get_settings
 
 pytestmark = pytest.mark.servers
-TABLES = {"task_results", "alerts", "insights", "optimization_actions", "health_reports"}
+TABLES = {"task_results", "alerts", "insights", "optimization_actions", "health_reports", "task_claims"}
 
 
 def test_up_down_up_on_an_empty_database(postgres_server, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -33,7 +33,7 @@ def test_up_down_up_on_an_empty_database(postgres_server, monkeypatch: pytest.Mo
         migrate.downgrade("base")
         assert set(inspect(check).get_table_names()) == {"alembic_version"}
         migrate.upgrade("head")
-        assert migrate.current() == "0001"
+        assert migrate.current() == "0002"
         check.dispose()
     finally:
         reset_engine()

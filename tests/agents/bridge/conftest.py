@@ -189,8 +189,12 @@ class BridgeRunner:
 def bridge(
     nats_server: ServerProcess, fleet: str, redis_client: Any, request: pytest.FixtureRequest
 ) -> Iterator[BridgeRunner]:
-    """Fresh streams, a clean counter hash, and a runner whose bridges must stop cleanly."""
+    """Fresh streams, a clean counter hash and claims, and a runner whose bridges must stop cleanly."""
     prepare_streams()
+    # Tests reuse message ids (evt-0, evt-1, ...): yesterday's claims must not skip today's events.
+    from db.raw import execute
+
+    execute("DELETE FROM task_claims", ())
     runner = BridgeRunner(SESSION_HOME / f"bridge-{request.node.name[:60]}.log")
     yield runner
     codes = runner.stop_all()
