@@ -9,6 +9,7 @@ timeout is lost.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Callable
@@ -62,7 +63,7 @@ def send(plan: LoadPlan, on_sent: Callable[[int], None], refused: dict[str, str]
     from tasks import app
 
     if plan.via == "nats":
-        raise NotImplementedError("--via nats needs the NATS bridge (issue 4)")
+        return asyncio.run(_send_nats(plan, on_sent))
     scheduled: dict[str, float] = {}
     body = _request(plan)
     start = time.time() + 0.05
@@ -104,6 +105,47 @@ def send(plan: LoadPlan, on_sent: Callable[[int], None], refused: dict[str, str]
                         )
             on_sent(due - sent)
             sent = due
+    return scheduled
+
+
+async def _send_nats(plan: LoadPlan, on_sent: Callable[[int], None]) -> dict[str, float]:
+    """Publish events to JetStream on schedule; the bridge turns them into tasks.
+
+    Each event has a Nats-Msg-Id, so its task id is known here (the bridge derives it the same
+    way) and the history can be looked up afterwards.
+    """
+    import json
+
+    from agents.bridge.events import MSG_ID_HEADER, Event, task_id_for
+    from agents.nats_client import connect
+    from agents.settings import get_settings
+
+    subject = f"{get_settings().bridge_subject_prefix}.{plan.capability}.loadtest"
+    data = json.dumps(plan.payload).encode()
+    scheduled: dict[str, float] = {}
+    client = await connect("loadtest")
+    stream = client.jetstream()
+    start = time.time() + 0.05
+    sent = 0
+    try:
+        while sent < plan.total:
+            due = min(plan.total, int((time.time() - start) * plan.rate) + 1)
+            if due <= sent:
+                await asyncio.sleep(TICK_SECONDS)
+                continue
+            for index in range(sent, due):
+                headers = {MSG_ID_HEADER: uuid.uuid4().hex}
+                try:
+                    await stream.publish(subject, data, headers=headers, timeout=5)
+                except Exception as exc:  # a clear word instead of a nats-py traceback
+                    raise RuntimeError(
+                        f"cannot publish to {subject!r} ({exc!r}); is `agents bridge` running?"
+                    ) from exc
+                scheduled[task_id_for(Event(subject, data, headers))] = start + index / plan.rate
+            on_sent(due - sent)
+            sent = due
+    finally:
+        await client.close()
     return scheduled
 
 
