@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
@@ -13,25 +14,29 @@ from tests.conftest import ROOT
 pytestmark = pytest.mark.servers
 
 
-@pytest.mark.parametrize("via", ["route", "direct"])
-def test_short_run_loses_nothing(fleet: str, via: str) -> None:
+def short_run(via: str, rate: int = 40) -> dict[str, Any]:
+    """One second of load at `rate`; asserts the command succeeded and returns its JSON report."""
     command = [
         sys.executable,
         "-m",
         "agents.cli",
         "loadtest",
         "--rate",
-        "40",
+        str(rate),
         "--duration",
         "1",
         "--via",
         via,
-        "--json",
-        "--drain-timeout",
-        "60",
     ]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [*command, "--json", "--drain-timeout", "60"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr[-2000:]
-    report = json.loads(done.stdout)
+    return dict(json.loads(done.stdout))
+
+
+@pytest.mark.parametrize("via", ["route", "direct"])
+def test_short_run_loses_nothing(fleet: str, via: str) -> None:
+    report = short_run(via)
     assert (report["sent"], report["succeeded"], report["lost"]) == (40, 40, 0)
     assert 0 < report["p50_ms"] <= report["p95_ms"] <= report["p99_ms"] <= report["max_ms"]
