@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sys
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import click
 import kombu.exceptions
@@ -16,18 +15,10 @@ from rich.table import Table
 from agents.cli_history import doctor, migrate, tasks_group
 from agents.errors import AgentsError
 from agents.logs import configure_logging
+from agents.urls import masked
 
 # Piped output (scripts, grep) gets full-width tables instead of rich's 80-column default.
 console = Console(width=None if sys.stdout.isatty() else 200)
-
-
-def masked(url: str) -> str:
-    """A server URL without its password, fit for a terminal or a log."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 class AgentsGroup(click.Group):

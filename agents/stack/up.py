@@ -30,6 +30,7 @@ from agents.stack.servers import (
     start_redis,
     stop_all,
 )
+from agents.urls import masked
 from agents.worker import worker_argv
 
 console = Console()
@@ -165,7 +166,12 @@ def print_pieces(servers: list[ServerProcess], urls: dict[str, str], children: l
         server = by_url.get(urls[key])
         pid = f"pid {server.process.pid}" if server else "external"
         rows.append(
-            (key.removesuffix("_URL").lower(), urls[key], pid, _shown(server.log_path) if server else "")
+            (
+                key.removesuffix("_URL").lower(),
+                masked(urls[key]),
+                pid,
+                _shown(server.log_path) if server else "",
+            )
         )
     for child in children:
         where = {
