@@ -116,7 +116,9 @@ class HistoryWriter:
 
     def flush_once(self, batch_size: int) -> int:
         """Write one batch; returns how many records it held (0: nothing pending)."""
-        self.client.zadd(HISTORY_WRITERS_KEY, {self.writer_id: time.time() + WRITER_TTL_SECONDS})
+        # Redis's clock, like the rescue script's: a host whose clock lags must not look dead.
+        seconds, _ = self.client.time()
+        self.client.zadd(HISTORY_WRITERS_KEY, {self.writer_id: seconds + WRITER_TTL_SECONDS})
         raw = self._claim(keys=[HISTORY_PENDING_KEY, self.inflight], args=[batch_size])
         if not raw:
             return 0

@@ -1,0 +1,44 @@
+"""History writers on real Redis and PostgreSQL: a dead writer's batch is not lost."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import pytest
+
+from agents.names import HISTORY_WRITERS_KEY
+from agents.recorder import HistoryWriter, collecting, record
+from tests.conftest import wait_for_history
+
+pytestmark = pytest.mark.servers
+
+
+def test_batch_of_a_dead_writer_is_handed_back_and_written(postgres_server, redis_client) -> None:
+    ids = [f"rec-{uuid.uuid4()}" for _ in range(5)]
+    # Given writer A had claimed a batch (its in-flight list) and died before writing it
+    dead = HistoryWriter(redis_client, writer_id=f"dead-{uuid.uuid4()}")
+    events = [json.dumps({"task_id": t, "status": "success", "at": time.time()}) for t in ids]
+    redis_client.rpush(dead.inflight, *events)
+    redis_client.zadd(HISTORY_WRITERS_KEY, {dead.writer_id: 0})
+    # When another writer runs, it hands the batch back (any writer may then write it)
+    alive = HistoryWriter(redis_client, writer_id=f"alive-{uuid.uuid4()}")
+    assert alive.rescue_dead_writers() == 5
+    assert not redis_client.exists(dead.inflight)
+    alive.drain(100, time.monotonic() + 10)
+    # Then every record reached PostgreSQL
+    wait_for_history(ids, {"success"})
+
+
+def test_collecting_holds_events_until_the_block_ends(fleet: str, redis_client) -> None:
+    from db import history
+
+    ids = [f"col-{uuid.uuid4()}" for _ in range(2)]
+    with collecting(redis_client) as held:
+        for task_id in ids:
+            record(redis_client, {"task_id": task_id, "status": "success", "at": time.time()})
+        assert [e["task_id"] for e in held] == ids
+        time.sleep(0.5)  # the session's history writer polls every 0.2 s: nothing to write yet
+        assert all(history.get(t) is None for t in ids)
+    wait_for_history(ids, {"success"})
