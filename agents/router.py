@@ -22,12 +22,13 @@ from agents.routing import Candidate, decide
 log = structlog.get_logger("agents.router")
 
 
-def candidates_for(capability: str) -> list[Candidate]:
-    """Registry candidates, plus engines this process knows that never sent a heartbeat."""
+def candidates_for(capability: str | None) -> list[Candidate]:
+    """Registry candidates (serving `capability`, or all when None), plus engines this process
+    knows that never sent a heartbeat (known, but with no live worker)."""
     found = registry().candidates(capability)
     seen = {c.engine for c in found}
     for engine in engines().values():
-        if engine.name not in seen and capability in engine.capabilities:
+        if engine.name not in seen and (capability is None or capability in engine.capabilities):
             assert engine.config is not None
             found.append(
                 Candidate(

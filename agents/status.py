@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agents.catalog import engines
 from agents.connections import registry
+from agents.router import candidates_for
 from agents.routing import BreakerState
 
 
@@ -25,31 +25,17 @@ class EngineRow:
 
 def fleet() -> list[EngineRow]:
     """Every engine known to the registry or to this process's catalog, sorted by name."""
-    reg = registry()
-    workers = reg.live_workers()
-    candidates = {c.engine: c for c in reg.candidates()}
-    rows = []
-    for name in sorted(set(candidates) | set(engines())):
-        candidate = candidates.get(name)
-        if candidate is None:
-            config = engines()[name].config
-            assert config is not None
-            rows.append(
-                EngineRow(
-                    name, list(config.capabilities), [], 0, config.queue_size, BreakerState.CLOSED, 1.0, None
-                )
-            )
-            continue
-        rows.append(
-            EngineRow(
-                engine=name,
-                capabilities=sorted(candidate.capabilities),
-                workers=sorted(workers.get(name, [])),
-                depth=candidate.depth,
-                queue_size=candidate.queue_size,
-                breaker=candidate.breaker,
-                success_rate=candidate.success_rate,
-                latency_ms=candidate.latency_ms,
-            )
+    workers = registry().live_workers()
+    return [
+        EngineRow(
+            engine=c.engine,
+            capabilities=sorted(c.capabilities),
+            workers=sorted(workers.get(c.engine, [])),
+            depth=c.depth,
+            queue_size=c.queue_size,
+            breaker=c.breaker,
+            success_rate=c.success_rate,
+            latency_ms=c.latency_ms,
         )
-    return rows
+        for c in sorted(candidates_for(None), key=lambda c: c.engine)
+    ]
