@@ -89,18 +89,29 @@ class Breakers:
 
     def record(self, engine: str, ok: bool, latency_ms: float) -> bool:
         """Record one finished task; returns True when the engine's breaker is open afterwards."""
-        opened = self._record(
-            keys=[breaker_key(engine), stats_key(engine)],
-            args=[
-                1 if ok else 0,
-                round(latency_ms, 3),
-                self._settings.breaker_failure_threshold,
-                self._settings.breaker_reset_timeout_seconds,
-                EWMA_ALPHA,
-                STATS_TTL_SECONDS,
-            ],
-        )
+        opened = self._record(keys=[breaker_key(engine), stats_key(engine)], args=self._args(ok, latency_ms))
         return bool(opened)
+
+    def record_many(self, engine: str, samples: list[tuple[bool, float]]) -> bool:
+        """Record a batch's outcomes in one round trip; True when the breaker is open afterwards."""
+        if not samples:
+            return False
+        pipe = self._client.pipeline(transaction=False)
+        for ok, latency_ms in samples:
+            self._record(
+                keys=[breaker_key(engine), stats_key(engine)], args=self._args(ok, latency_ms), client=pipe
+            )
+        return bool(pipe.execute()[-1])
+
+    def _args(self, ok: bool, latency_ms: float) -> list[float]:
+        return [
+            1 if ok else 0,
+            round(latency_ms, 3),
+            self._settings.breaker_failure_threshold,
+            self._settings.breaker_reset_timeout_seconds,
+            EWMA_ALPHA,
+            STATS_TTL_SECONDS,
+        ]
 
     def health(self, engine: str) -> EngineHealth:
         """Breaker state and recent outcome averages of one engine."""

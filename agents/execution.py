@@ -43,8 +43,11 @@ def parse_request(raw: Any, *, task_id: str | None, default_capability: str | No
         raise InvalidRequest(describe_validation_error(exc)) from None
 
 
-def execute(engine: BaseAgent, raw: Any, *, task_id: str | None) -> Any:
-    """Run `engine`'s handler for one raw request and record the outcome for routing."""
+def execute(
+    engine: BaseAgent, raw: Any, *, task_id: str | None, samples: list[tuple[bool, float]] | None = None
+) -> Any:
+    """Run `engine`'s handler for one raw request and record the outcome for routing (or, for a
+    batch, append it to `samples` to be recorded with the others)."""
     request = parse_request(raw, task_id=task_id, default_capability=engine.capabilities[0])
     if request.capability not in engine.capabilities:
         raise UnknownCapability(
@@ -65,7 +68,11 @@ def execute(engine: BaseAgent, raw: Any, *, task_id: str | None) -> Any:
     finally:
         elapsed_ms = (time.perf_counter() - started) * 1000
         engine.metrics.record(ok, elapsed_ms)
-        if not caller_fault:
+        if caller_fault:
+            pass
+        elif samples is not None:
+            samples.append((ok, elapsed_ms))
+        else:
             _record_outcome(engine.name, ok, elapsed_ms)
 
 

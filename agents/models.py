@@ -68,6 +68,12 @@ class AgentConfig(BaseModel):
         None, ge=1, description="Hard time limit; None uses AGENT_TASK_TIMEOUT_SECONDS."
     )
     pool: str = Field("prefork", pattern=r"^(prefork|threads|solo|gevent|eventlet)$")
+    batch_size: int = Field(
+        1,
+        ge=1,
+        le=1000,
+        description="Requests per pool call; above 1 the engine runs as a batch task (high throughput).",
+    )
     max_retries: int = Field(3, ge=0, le=100, description="Retries of a TransientError, with backoff.")
     idempotent: bool = Field(
         False, description="Running a request twice is harmless: the reaper may re-queue it."

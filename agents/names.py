@@ -11,6 +11,8 @@ BUILTIN_ENGINES = (INTELLIGENCE, PERFORMANCE, OPTIMIZATION, ANALYSIS)
 
 # The router task lives on the intelligence queue.
 ROUTER_QUEUE = INTELLIGENCE
+# The router routes a batch per pool call: requests per batch (routing one takes microseconds).
+ROUTE_FLUSH_EVERY = 200
 
 # Task names are stable strings so that renaming a module never orphans queued messages.
 ROUTE_TASK = "agents.route"

@@ -5,6 +5,7 @@ The router task, the NATS bridge and any caller that wants to skip the router ho
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import redis
@@ -58,6 +59,17 @@ def count_rejection(kind: str) -> None:
         redis_client().hincrby(COUNTERS_KEY, f"rejected:{kind}", 1)
     except redis.RedisError as exc:
         log.warning("rejection_not_counted", kind=kind, error=str(exc))
+
+
+def count_rejections(kinds: Mapping[str, int]) -> None:
+    """Add a batch's rejections to the counters in one round trip."""
+    try:
+        pipe = redis_client().pipeline(transaction=False)
+        for kind, count in kinds.items():
+            pipe.hincrby(COUNTERS_KEY, f"rejected:{kind}", count)
+        pipe.execute()
+    except redis.RedisError as exc:
+        log.warning("rejections_not_counted", kinds=dict(kinds), error=str(exc))
 
 
 def rejection_counts() -> dict[str, int]:

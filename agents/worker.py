@@ -11,7 +11,8 @@ from agents.base import BaseAgent
 from agents.catalog import engines
 from agents.errors import EngineConfigError
 from agents.limits import hard_limit, soft_limit
-from agents.names import INTELLIGENCE, MAINTENANCE_QUEUE
+from agents.models import AgentConfig
+from agents.names import INTELLIGENCE, MAINTENANCE_QUEUE, ROUTE_FLUSH_EVERY, ROUTER_QUEUE
 from agents.settings import get_settings
 
 
@@ -33,8 +34,20 @@ def worker_argv(name: str, extra: Sequence[str] = ()) -> list[str]:
         "--soft-time-limit", str(soft_limit(hard)),
         "--time-limit", str(hard),
         "--loglevel", get_settings().log_level,
+        "--prefetch-multiplier", str(prefetch_multiplier(name, config)),
         *extra,
     ]  # fmt: skip
+
+
+def prefetch_multiplier(name: str, config: AgentConfig) -> int:
+    """Messages reserved per pool process: enough for two batches where the worker runs batch
+    tasks (the router on the intelligence worker, high-throughput engines), else the setting."""
+    batch = config.batch_size
+    if name == ROUTER_QUEUE:
+        batch = max(batch, ROUTE_FLUSH_EVERY)
+    if batch <= 1:
+        return get_settings().worker_prefetch_multiplier
+    return -(-2 * batch // config.max_concurrent_tasks)
 
 
 def exec_worker(name: str, extra: Sequence[str] = ()) -> None:

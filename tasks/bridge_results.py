@@ -12,8 +12,8 @@ from celery import Task
 from celery.signals import task_failure, task_success
 
 from agents import aio
-from agents.bridge.publisher import REPLY_SUBJECT_HEADER
 from agents.nats_client import publish
+from agents.publisher import REPLY_SUBJECT_HEADER
 
 log = structlog.get_logger("agents.bridge")
 

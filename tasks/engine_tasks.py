@@ -9,14 +9,16 @@ from celery import Task
 from celery.exceptions import Ignore
 
 from agents.base import BaseAgent
-from agents.bridge.publisher import PUBLISH_ID_HEADER
 from agents.catalog import engines
 from agents.errors import PermanentError, TransientError
 from agents.execution import execute
 from agents.limits import hard_limit, soft_limit
 from agents.names import engine_task_name
+from agents.publisher import PUBLISH_ID_HEADER
 from db.claims import claim
 from tasks.app import app
+from tasks.batching import BatchItem, BatchTask
+from tasks.engine_batches import fail_batch, run_engine_batch
 
 log = structlog.get_logger("agents.engine_tasks")
 
@@ -35,6 +37,8 @@ def register_engine_task(engine: BaseAgent) -> Task:
         return execute(engine, request, task_id=self.request.id)
 
     run_engine.__doc__ = f"Run engine {engine.name!r} ({', '.join(engine.capabilities)})."
+    if engine.config.batch_size > 1:
+        return _register_batch_task(engine, hard)
     task: Task = app.task(
         bind=True,
         name=engine_task_name(engine.name),
@@ -49,6 +53,29 @@ def register_engine_task(engine: BaseAgent) -> Task:
         retry_jitter=True,
         max_retries=engine.config.max_retries,
     )(run_engine)
+    return task
+
+
+def _register_batch_task(engine: BaseAgent, hard: int) -> Task:
+    assert engine.config is not None
+
+    def run_batch(items: list[BatchItem]) -> list[str]:
+        return run_engine_batch(task, engine, items)
+
+    def batch_lost(items: list[BatchItem], exc: BaseException) -> None:
+        fail_batch(engine.name, items, exc)
+
+    run_batch.__doc__ = f"Run engine {engine.name!r} ({', '.join(engine.capabilities)}), a batch at a time."
+    task: Task = app.task(
+        base=BatchTask,
+        name=engine_task_name(engine.name),
+        queue=engine.name,
+        soft_time_limit=soft_limit(hard),
+        time_limit=hard,
+        throws=(PermanentError,),
+        flush_every=engine.config.batch_size,
+        on_batch_lost=staticmethod(batch_lost),
+    )(run_batch)
     return task
 
 

@@ -13,13 +13,13 @@ from enum import StrEnum
 
 import structlog
 
-from agents.bridge.batch_routing import BatchRouting
+from agents.batch_routing import BatchRouting
 from agents.bridge.dedup import Claim, Markers
 from agents.bridge.events import BadEvent, Event, nak_delay, raw_request, task_id_for
 from agents.bridge.mapping import SubjectMap
-from agents.bridge.publisher import Outgoing, TaskPublisher
 from agents.errors import PermanentError, TransientError
 from agents.execution import parse_request
+from agents.publisher import Outgoing, TaskPublisher
 from agents.settings import Settings
 
 log = structlog.get_logger("agents.bridge")

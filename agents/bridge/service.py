@@ -12,9 +12,9 @@ from agents.bridge.consumer import Bridge
 from agents.bridge.dedup import Markers
 from agents.bridge.dispatch import Dispatcher
 from agents.bridge.mapping import SubjectMap
-from agents.bridge.publisher import TaskPublisher
 from agents.catalog import engines
 from agents.connections import redis_client
+from agents.publisher import TaskPublisher
 from agents.settings import Settings, get_settings
 
 log = structlog.get_logger("agents.bridge")

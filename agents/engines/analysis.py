@@ -48,6 +48,8 @@ class AnalysisEngine(BaseAgent):
         max_concurrent_tasks=2,
         queue_size=1000,
         task_timeout_seconds=120,
+        # High-throughput profile: many small requests, run a batch per pool call.
+        batch_size=100,
     )
 
     async def _handle_task(self, task_request: TaskRequest) -> dict[str, Any]:

@@ -12,9 +12,9 @@ from agents.bridge.dedup import Markers
 from agents.bridge.dispatch import Action, Dispatcher
 from agents.bridge.events import Event, task_id_for
 from agents.bridge.mapping import SubjectMap
-from agents.bridge.publisher import TaskPublisher
 from agents.connections import registry
 from agents.names import bridge_marker_key, queue_keys
+from agents.publisher import TaskPublisher
 from agents.registry import EngineCard
 from agents.settings import get_settings
 from agents.stack.servers import free_port

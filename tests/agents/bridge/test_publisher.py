@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from agents.bridge.publisher import Outgoing, TaskPublisher
 from agents.models import Decision, TaskRequest
+from agents.publisher import Outgoing, TaskPublisher
 from tasks.app import app
 from tests.agents.bridge.conftest import counts, wait_until
 from tests.conftest import wait_for_history

@@ -37,6 +37,8 @@ class Outgoing:
     request: TaskRequest
     decision: Decision
     reply_subject: str | None = None
+    # Celery callbacks/errbacks/chain/chord carried over from a routed message.
+    embed: dict[str, Any] | None = None
 
 
 class _SentEvents(EventDispatcher):
@@ -58,8 +60,10 @@ class _SentEvents(EventDispatcher):
 class TaskPublisher:
     """Sends engine task messages through a pooled producer, a whole batch per pipeline."""
 
-    def __init__(self, app: Celery, sent_events: bool = False) -> None:
+    def __init__(self, app: Celery, sent_events: bool = False, publish_ids: bool = True) -> None:
         self.app = app
+        # The bridge's tasks carry a publish id for the worker's claim; the router's need none.
+        self.publish_ids = publish_ids
         # A task-sent event is a second message per task: it costs as much as the task itself.
         self.sent_events = sent_events
         self._declared = False
@@ -99,8 +103,9 @@ class TaskPublisher:
                     # Celery's saferepr of the payload costs as much as the rest of the message.
                     argsrepr=f"({request.capability!r}, {request.task_type!r})",
                     kwargsrepr=f"{{'decision': {decision.engine!r}}}",
+                    **(item.embed or {}),
                 )
-                headers = {PUBLISH_ID_HEADER: uuid.uuid4().hex}
+                headers = {PUBLISH_ID_HEADER: uuid.uuid4().hex} if self.publish_ids else {}
                 if item.reply_subject:
                     headers[REPLY_SUBJECT_HEADER] = item.reply_subject
                 amqp.send_task_message(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agents.bridge.batch_routing import BatchRouting
+from agents.batch_routing import BatchRouting
 from agents.errors import Backpressure, NoLiveEngine
 from agents.routing import Candidate
 
