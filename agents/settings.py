@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     )
     result_expires_seconds: int = Field(86400, ge=60, description="How long results stay in Redis.")
     worker_prefetch_multiplier: int = Field(1, ge=1, description="Messages reserved per process.")
+    broker_bulk_fetch: bool = Field(
+        True, description="Workers take up to their prefetch window per Redis poll (tasks/transport.py)."
+    )
     db_pool_max_size: int = Field(20, ge=1, description="PostgreSQL pool size per process.")
     db_pool_overflow: int = Field(5, ge=0, description="Extra PostgreSQL connections beyond the pool.")
     history_batch_size: int = Field(500, ge=1, description="Lifecycle records written per batch.")

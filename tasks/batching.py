@@ -30,6 +30,8 @@ from celery.worker.state import revoked
 from kombu.exceptions import OperationalError
 from kombu.message import Message
 
+from tasks.transport import ack_many
+
 log = structlog.get_logger("agents.batching")
 _logger = logging.getLogger("agents.batching")
 
@@ -59,6 +61,7 @@ class BatchItem:
 @dataclass(slots=True)
 class _Entry:
     item: BatchItem
+    message: Message
     ack: Callable[..., Any]
     reject: Callable[..., Any]
 
@@ -85,6 +88,7 @@ class _Batcher:
 
     def __init__(self, task: BatchTask, consumer: Any) -> None:
         self.task = task
+        self.consumer = consumer
         self.pool = consumer.pool
         self.timer = consumer.timer
         self.connection_errors = consumer.connection_errors
@@ -112,7 +116,7 @@ class _Batcher:
             worker=self.hostname,
             embed={k: v for k, v in (embed or {}).items() if v},
         )
-        entry = _Entry(item, ack, reject)
+        entry = _Entry(item, message, ack, reject)
         eta = headers.get("eta")
         if eta:
             self._hold_until(eta, entry)
@@ -158,6 +162,9 @@ class _Batcher:
         )
 
     def _settle(self, entries: list[_Entry], requeue: set[str]) -> None:
+        done = [e.message for e in entries if e.item.id not in requeue]
+        if not requeue and self.consumer._maximum_prefetch_restored and ack_many(done):
+            return
         for entry in entries:
             if entry.item.id in requeue:
                 entry.reject(_logger, self.connection_errors, True)
