@@ -21,8 +21,7 @@ from sqlalchemy import text
 from agents.connections import redis_client
 from agents.errors import AgentsError
 from agents.loadstats import LoadReport, Outcome, summarise
-from agents.models import Priority
-from agents.names import ROUTE_TASK, ROUTER_QUEUE, engine_task_name
+from agents.names import ROUTE_TASK, ROUTER_QUEUE
 from agents.recorder import collecting
 from db.models import FINAL_STATUSES
 from db.session import get_engine
@@ -56,56 +55,65 @@ def _request(plan: LoadPlan) -> dict[str, Any]:
 def send(plan: LoadPlan, on_sent: Callable[[int], None], refused: dict[str, str]) -> dict[str, float]:
     """Send plan.total requests on schedule; returns task id → scheduled send time (epoch).
 
-    With --via direct the decision is made here, so a refusal (backpressure, no live engine) is
-    counted in `refused` (task id → error kind) instead of being sent.
+    With --via direct the decision is made here, a batch per tick (the same BatchRouting and
+    TaskPublisher the router task uses), so a refusal (backpressure, no live engine) is counted
+    in `refused` (task id → error kind) instead of being sent.
     """
-    from agents.router import plan as decide_request
-    from tasks import app
-
     if plan.via == "nats":
         return asyncio.run(_send_nats(plan, on_sent))
     scheduled: dict[str, float] = {}
+    send_batch = _route_sender() if plan.via == "route" else _direct_sender(refused)
     body = _request(plan)
     start = time.time() + 0.05
     sent = 0
-    with app.producer_or_acquire() as producer:
-        while sent < plan.total:
-            due = min(plan.total, int((time.time() - start) * plan.rate) + 1)
-            if due <= sent:
-                time.sleep(TICK_SECONDS)
-                continue
-            with producer.batch(max_size=2000), collecting(redis_client()):
-                for index in range(sent, due):
-                    task_id = str(uuid.uuid4())
-                    scheduled[task_id] = start + index / plan.rate
-                    if plan.via == "route":
-                        app.send_task(
-                            ROUTE_TASK,
-                            args=(body,),
-                            task_id=task_id,
-                            queue=ROUTER_QUEUE,
-                            producer=producer,
-                            ignore_result=True,
-                        )
-                    else:
-                        try:
-                            request, decision = decide_request(body, task_id=task_id)
-                        except AgentsError as exc:
-                            refused[task_id] = type(exc).__name__
-                            continue
-                        app.send_task(
-                            engine_task_name(decision.engine),
-                            args=(request.model_dump(mode="json"),),
-                            kwargs={"decision": decision.model_dump()},
-                            task_id=task_id,
-                            queue=decision.queue,
-                            priority=Priority.NORMAL.broker_priority,
-                            producer=producer,
-                            ignore_result=True,
-                        )
-            on_sent(due - sent)
-            sent = due
+    while sent < plan.total:
+        due = min(plan.total, int((time.time() - start) * plan.rate) + 1)
+        if due <= sent:
+            time.sleep(TICK_SECONDS)
+            continue
+        batch = {str(uuid.uuid4()): start + index / plan.rate for index in range(sent, due)}
+        scheduled |= batch
+        send_batch(list(batch), body)
+        on_sent(due - sent)
+        sent = due
     return scheduled
+
+
+def _route_sender() -> Callable[[list[str], dict[str, Any]], None]:
+    """Messages for the router task, one pipeline per batch: what `route.delay()` sends."""
+    from tasks import app
+
+    def send_batch(task_ids: list[str], body: dict[str, Any]) -> None:
+        with app.producer_or_acquire() as producer, producer.batch(max_size=2000), collecting(redis_client()):
+            for task_id in task_ids:
+                app.send_task(
+                    ROUTE_TASK, args=(body,), task_id=task_id, queue=ROUTER_QUEUE, producer=producer
+                )
+
+    return send_batch
+
+
+def _direct_sender(refused: dict[str, str]) -> Callable[[list[str], dict[str, Any]], None]:
+    """Routing decided here, engine tasks published straight to their queues."""
+    from agents.batch_routing import BatchRouting
+    from agents.execution import parse_request
+    from agents.publisher import Outgoing, TaskPublisher
+    from tasks import app
+
+    publisher = TaskPublisher(app, publish_ids=False)
+
+    def send_batch(task_ids: list[str], body: dict[str, Any]) -> None:
+        routing = BatchRouting()
+        outgoing = []
+        for task_id in task_ids:
+            try:
+                request = parse_request(body, task_id=task_id)
+                outgoing.append(Outgoing(request, routing.decide(request.capability)))
+            except AgentsError as exc:
+                refused[task_id] = type(exc).__name__
+        publisher.publish(outgoing)
+
+    return send_batch
 
 
 async def _send_nats(plan: LoadPlan, on_sent: Callable[[int], None]) -> dict[str, float]:

@@ -6,19 +6,15 @@ The router task, the NATS bridge and any caller that wants to skip the router ho
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 import redis
 import structlog
 
 from agents.catalog import engines
 from agents.connections import redis_client, registry
-from agents.errors import AgentsError
-from agents.execution import parse_request
-from agents.models import Decision, TaskRequest
 from agents.names import COUNTERS_KEY
 from agents.registry import text
-from agents.routing import Candidate, decide
+from agents.routing import Candidate
 
 log = structlog.get_logger("agents.router")
 
@@ -39,26 +35,6 @@ def candidates_for(capability: str | None) -> list[Candidate]:
                 )
             )
     return found
-
-
-def plan(raw: Any, *, task_id: str | None) -> tuple[TaskRequest, Decision]:
-    """Validate a raw request and decide its engine; rejections raise and are counted."""
-    try:
-        request = parse_request(raw, task_id=task_id)
-        decision = decide(request.capability, candidates_for(request.capability))
-    except AgentsError as exc:
-        count_rejection(exc.kind)
-        log.info("request_rejected", task_id=task_id, kind=exc.kind, error=str(exc))
-        raise
-    return request, decision
-
-
-def count_rejection(kind: str) -> None:
-    """Add one to the rejection counter of `kind` (shown by `agents status`)."""
-    try:
-        redis_client().hincrby(COUNTERS_KEY, f"rejected:{kind}", 1)
-    except redis.RedisError as exc:
-        log.warning("rejection_not_counted", kind=kind, error=str(exc))
 
 
 def count_rejections(kinds: Mapping[str, int]) -> None:

@@ -16,6 +16,7 @@ publish one message per request with `.delay(request)`.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC
@@ -23,6 +24,7 @@ from typing import Any
 
 import redis
 import structlog
+from billiard.einfo import ExceptionWithTraceback
 from billiard.exceptions import WorkerLostError
 from celery import Celery, Task
 from celery.exceptions import TimeLimitExceeded
@@ -30,6 +32,9 @@ from celery.worker.state import revoked
 from kombu.exceptions import OperationalError
 from kombu.message import Message
 
+from agents.connections import redis_client
+from agents.recorder import record
+from db.models import REVOKED
 from tasks.transport import ack_many
 
 log = structlog.get_logger("agents.batching")
@@ -146,7 +151,7 @@ class _Batcher:
         live = []
         for entry in entries:
             if entry.item.id in revoked:
-                entry.ack(_logger, self.connection_errors)  # revoked before it ran: drop it
+                self._drop_revoked(entry)
             else:
                 live.append(entry)
         if not live:
@@ -161,6 +166,17 @@ class _Batcher:
             timeout=task.time_limit,
         )
 
+    def _drop_revoked(self, entry: _Entry) -> None:
+        # As Celery does for a revoked request: never run it, say so in its result and history.
+        entry.ack(_logger, self.connection_errors)
+        try:
+            self.task.backend.mark_as_revoked(entry.item.id, "revoked before it ran")
+            now = time.time()
+            event = {"task_id": entry.item.id, "status": REVOKED, "finished_at": now, "at": now}
+            record(redis_client(), event | {"error": "revoked: revoked before it ran"})
+        except CONNECTION_ERRORS as exc:
+            log.warning("revoked_not_recorded", task_id=entry.item.id, error=repr(exc))
+
     def _settle(self, entries: list[_Entry], requeue: set[str]) -> None:
         done = [e.message for e in entries if e.item.id not in requeue]
         if not requeue and self.consumer._maximum_prefetch_restored and ack_many(done):
@@ -173,6 +189,8 @@ class _Batcher:
 
     def _lost(self, entries: list[_Entry], einfo: Any) -> None:
         exc = getattr(einfo, "exception", einfo)
+        if isinstance(exc, ExceptionWithTraceback):  # billiard's wrapper, unwrapped as Celery does
+            exc = exc.exc
         items = [e.item for e in entries]
         log.error("batch_lost", task=self.task.name, size=len(items), error=repr(exc))
         if isinstance(exc, WorkerLostError):

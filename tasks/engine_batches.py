@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 import structlog
-from celery import Task, states
+from celery import Task, signature, states
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.utils.time import get_exponential_backoff_interval
 
@@ -40,10 +40,13 @@ class _Outcomes:
         self.results: list[tuple[str, str, Any]] = []
         self.events: list[dict[str, Any]] = []
         self.samples: list[tuple[bool, float]] = []
+        self.followups: list[tuple[BatchItem, Any]] = []  # successes with link callbacks or a chain
 
     def success(self, item: BatchItem, value: Any, runtime: float) -> None:
         now = time.time()
         self.results.append((item.id, states.SUCCESS, value))
+        if item.embed.get("callbacks") or item.embed.get("chain"):
+            self.followups.append((item, value))
         self.events.append(
             {"task_id": item.id, "status": SUCCESS, "finished_at": now, "runtime": runtime,
              "result": value, "worker": item.worker, "at": now}
@@ -62,6 +65,8 @@ class _Outcomes:
         record_many(redis_client(), self.events)
         if breakers().record_many(engine, self.samples):
             log.warning("breaker_open", engine=engine)
+        for item, value in self.followups:
+            _continue(item, value)
 
 
 def run_engine_batch(task: Task, engine: BaseAgent, items: list[BatchItem]) -> list[str]:
@@ -121,6 +126,17 @@ def _retry(task: Task, item: BatchItem, exc: TransientError, out: _Outcomes) -> 
         {"task_id": item.id, "status": RETRYING, "retries": item.retries + 1,
          "error": f"retry: {describe_failure(exc)}"[:2000], "at": now}
     )  # fmt: skip
+
+
+def _continue(item: BatchItem, value: Any) -> None:
+    # What Celery's tracer does after a success: link callbacks get the result, then the chain's
+    # next step. (Errbacks and chords are not run for batch engines: see the README.)
+    for callback in item.embed.get("callbacks") or ():
+        signature(callback, app=app).apply_async((value,), parent_id=item.id, priority=item.priority)
+    chain = item.embed.get("chain")
+    if chain:
+        following = signature(chain[-1], app=app)
+        following.apply_async((value,), chain=chain[:-1], parent_id=item.id, priority=item.priority)
 
 
 def fail_batch(engine: str, items: list[BatchItem], exc: BaseException) -> None:

@@ -24,7 +24,9 @@ SESSION_HOME = Path(tempfile.mkdtemp(prefix="agents-test-"))
 REDIS_PORT = free_port()
 POSTGRES_PORT = free_port()
 NATS_PORT = free_port()
-TEST_ENGINES = "tests.engines:engine,tests.engines:FlakyEngine,tests.engines:CounterEngine"
+TEST_ENGINES = (
+    "tests.engines:engine,tests.engines:FlakyEngine,tests.engines:CounterEngine,tests.engines:BatchEngine"
+)
 FLEET_QUEUES = "intelligence,performance,optimization,analysis,flaky,counter,maintenance"
 
 TEST_ENV = {

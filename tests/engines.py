@@ -91,3 +91,38 @@ class CounterEngine(BaseAgent):
         if payload.get("echo_stream"):
             await self._publish_to_stream(payload["echo_stream"], {"task_id": task_request.task_id})
         return {"task_type": task_request.task_type, "payload": payload}
+
+
+# Hash task_id -> how many times the batch engine ran it.
+BATCH_RUNS_KEY = "agents:test:batch-runs"
+
+
+class BatchEngine(BaseAgent):
+    """A high-throughput engine (batch_size > 1): counts runs per task id, fails or stalls on request."""
+
+    config = AgentConfig(
+        name="batchy",
+        capabilities=["batching"],
+        max_concurrent_tasks=1,
+        batch_size=20,
+        task_timeout_seconds=4,
+        max_retries=2,
+    )
+
+    async def _handle_task(self, task_request: TaskRequest) -> dict[str, Any]:
+        redis_client().hincrby(BATCH_RUNS_KEY, task_request.task_id, 1)
+        payload = task_request.payload
+        transient = int(payload.get("transient_failures", 0))
+        if transient and redis_client().incr(f"test:attempts:{task_request.task_id}") <= transient:
+            raise TransientError("asked to fail transiently")
+        if payload.get("ignore_soft_limit"):
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                with contextlib.suppress(SoftTimeLimitExceeded):
+                    time.sleep(1)
+        await asyncio.sleep(float(payload.get("sleep", 0)))
+        if payload.get("fail"):
+            raise RuntimeError("asked to fail")
+        if "then" in payload:  # a request for the next step of a chain
+            return dict(payload["then"])
+        return {"ok": True, "task_id": task_request.task_id}

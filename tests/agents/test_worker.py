@@ -24,6 +24,17 @@ def test_worker_command_line_carries_the_engine_config() -> None:
     assert argv[-1] == "--without-mingle"
 
 
+def test_batch_workers_reserve_two_batches_the_others_one_message() -> None:
+    def prefetch(name: str) -> int:
+        argv = worker_argv(name)
+        return int(argv[argv.index("--prefetch-multiplier") + 1])
+
+    assert prefetch("flaky") == 1  # WORKER_PREFETCH_MULTIPLIER
+    assert prefetch("batchy") == 2 * 20  # batch_size 20, one process
+    assert prefetch("analysis") == 2 * 100 // 2  # batch_size 100, two processes
+    assert prefetch("intelligence") == 2 * 200 // 2  # hosts the router: ROUTE_FLUSH_EVERY 200
+
+
 def test_unknown_engine_is_a_clear_cli_error(redis_server) -> None:
     import subprocess
 

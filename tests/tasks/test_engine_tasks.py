@@ -55,5 +55,5 @@ def test_request_timeout_caps_the_handler(fleet: str, redis_client) -> None:
 def test_unknown_engine_name_lists_the_known_ones() -> None:
     from tasks import engine_task
 
-    with pytest.raises(KeyError, match="no engine named 'nope'; known: analysis, counter, flaky"):
+    with pytest.raises(KeyError, match="no engine named 'nope'; known: analysis, batchy, counter, flaky"):
         engine_task("nope")

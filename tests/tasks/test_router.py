@@ -1,4 +1,4 @@
-"""The router task on a real worker: routing, replace semantics, clear rejections."""
+"""The router task on a real worker: routing, one task id per request, chains, clear rejections."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def test_routes_by_capability_and_keeps_one_task_id(fleet: str, redis_client) ->
     result = route.delay({"capability": "analysis", "payload": {"data": [1, 2, 3, 4, 100]}})
     value = result.get(timeout=20)
     assert value["count"] == 5 and value["max"] == 100.0
-    # Task.replace: the engine task ran under the router task's id.
+    # The engine task ran under the id the caller got from route.delay().
     flaky = route.delay({"capability": "flaky", "payload": {}}).get(timeout=20)
     assert flaky["ok"] is True
 
@@ -26,6 +26,18 @@ def test_engine_sees_the_routed_task_id(fleet: str, redis_client) -> None:
 
     result = route.delay({"capability": "flaky", "payload": {}})
     assert result.get(timeout=20)["task_id"] == result.id
+
+
+def test_a_chain_goes_on_after_the_routed_engine(fleet: str, redis_client) -> None:
+    from celery import chain
+
+    from tasks import engine_task, route
+
+    first = {"capability": "counting", "task_type": "first-step", "payload": {"a": 1}}
+    result = chain(route.s(first), engine_task("counter").s()).apply_async()
+    # The counter engine returns a request-shaped value, so it is its own next step.
+    assert result.get(timeout=20) == {"task_type": "first-step", "payload": {"a": 1}}
+    assert result.parent.get(timeout=20) == {"task_type": "first-step", "payload": {"a": 1}}
 
 
 def test_monitoring_capability_goes_to_performance(fleet: str, redis_client) -> None:
