@@ -14,6 +14,7 @@ from typing import Any
 
 from celery import Celery
 from celery.events.dispatcher import EventDispatcher
+from celery.utils.nodenames import anon_nodename
 from kombu.common import maybe_declare
 
 from agents.connections import redis_client
@@ -67,6 +68,7 @@ class TaskPublisher:
         # A task-sent event is a second message per task: it costs as much as the task itself.
         self.sent_events = sent_events
         self._declared = False
+        self._origin = anon_nodename()
         # Disabled: it never opens a connection of its own; it publishes through our producer.
         self._events = _SentEvents(app=app, enabled=False)
 
@@ -84,13 +86,16 @@ class TaskPublisher:
         if not self._declared:
             self._declare_queues()
         amqp = self.app.amqp
+        # Per-batch values Celery would otherwise compute per message (a uuid4 and the node name).
+        batch_id = uuid.uuid4().hex
+        origin = self._origin
         # Lifecycle "queued" events go in one RPUSH, before the batch's messages are flushed.
         with (
             self.app.producer_or_acquire() as producer,
             producer.batch(max_size=PIPELINE_MAX),
             collecting(redis_client()),
         ):
-            for item in batch:
+            for index, item in enumerate(batch):
                 request, decision = item.request, item.decision
                 name = engine_task_name(decision.engine)
                 message = amqp.create_task_message(
@@ -103,9 +108,10 @@ class TaskPublisher:
                     # Celery's saferepr of the payload costs as much as the rest of the message.
                     argsrepr=f"({request.capability!r}, {request.task_type!r})",
                     kwargsrepr=f"{{'decision': {decision.engine!r}}}",
+                    origin=origin,
                     **(item.embed or {}),
                 )
-                headers = {PUBLISH_ID_HEADER: uuid.uuid4().hex} if self.publish_ids else {}
+                headers = {PUBLISH_ID_HEADER: f"{batch_id}-{index}"} if self.publish_ids else {}
                 if item.reply_subject:
                     headers[REPLY_SUBJECT_HEADER] = item.reply_subject
                 amqp.send_task_message(
