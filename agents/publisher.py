@@ -42,8 +42,9 @@ class Outgoing:
     embed: dict[str, Any] | None = None
 
 
-class _SentEvents(EventDispatcher):
-    """task-sent events for Flower, without declaring the event exchange once per message."""
+class BatchEventDispatcher(EventDispatcher):
+    """Task events for Flower through a caller's (batching) producer, without declaring the
+    event exchange or retrying once per message."""
 
     def _publish(self, event: Any, producer: Any, routing_key: str, **_: Any) -> None:
         producer.publish(
@@ -70,7 +71,7 @@ class TaskPublisher:
         self._declared = False
         self._origin = anon_nodename()
         # Disabled: it never opens a connection of its own; it publishes through our producer.
-        self._events = _SentEvents(app=app, enabled=False)
+        self._events = BatchEventDispatcher(app=app, enabled=False)
 
     def _declare_queues(self) -> None:
         with self.app.producer_or_acquire() as producer:

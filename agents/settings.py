@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     )
     result_expires_seconds: int = Field(86400, ge=60, description="How long results stay in Redis.")
     worker_prefetch_multiplier: int = Field(1, ge=1, description="Messages reserved per process.")
+    task_events: bool = Field(
+        True, description="Workers send task events for Flower and `celery events` (one per request)."
+    )
     broker_bulk_fetch: bool = Field(
         True, description="Workers take up to their prefetch window per Redis poll (tasks/transport.py)."
     )

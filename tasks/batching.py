@@ -59,6 +59,7 @@ class BatchItem:
     priority: int | None = None
     headers: dict[str, Any] = field(default_factory=dict)
     worker: str = ""  # node name of the worker that took the message
+    events: bool = False  # the worker sends task events (for Flower) at the moment
     # Celery's callbacks/errbacks/chain/chord of the message, passed on where a task forwards it.
     embed: dict[str, Any] = field(default_factory=dict)
 
@@ -119,6 +120,7 @@ class _Batcher:
             priority=(message.delivery_info or {}).get("priority"),
             headers={k: v for k, v in headers.items() if k.startswith("agents_")},
             worker=self.hostname,
+            events=bool(self.consumer.event_dispatcher and self.consumer.event_dispatcher.enabled),
             embed={k: v for k, v in (embed or {}).items() if v},
         )
         entry = _Entry(item, message, ack, reject)

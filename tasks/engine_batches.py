@@ -20,6 +20,7 @@ from agents.base import BaseAgent
 from agents.connections import breakers, redis_client
 from agents.errors import TransientError
 from agents.execution import execute
+from agents.names import engine_task_name
 from agents.publisher import PUBLISH_ID_HEADER
 from agents.recorder import record_many
 from db.claims import claim
@@ -28,6 +29,7 @@ from tasks.app import app
 from tasks.batching import BatchItem
 from tasks.lifecycle import describe_failure
 from tasks.results import store_results
+from tasks.task_events import OutcomeEvents, publish_task_events
 
 log = structlog.get_logger("agents.engine_batches")
 RETRY_BACKOFF_MAX_SECONDS = 60
@@ -36,15 +38,17 @@ RETRY_BACKOFF_MAX_SECONDS = 60
 class _Outcomes:
     """What one batch produced, written to Redis together at its end."""
 
-    def __init__(self) -> None:
+    def __init__(self, task_name: str) -> None:
         self.results: list[tuple[str, str, Any]] = []
         self.events: list[dict[str, Any]] = []
         self.samples: list[tuple[bool, float]] = []
         self.followups: list[tuple[BatchItem, Any]] = []  # successes with link callbacks or a chain
+        self.task_events = OutcomeEvents(task_name)
 
     def success(self, item: BatchItem, value: Any, runtime: float) -> None:
         now = time.time()
         self.results.append((item.id, states.SUCCESS, value))
+        self.task_events.succeeded(item, value, runtime)
         if item.embed.get("callbacks") or item.embed.get("chain"):
             self.followups.append((item, value))
         self.events.append(
@@ -55,6 +59,7 @@ class _Outcomes:
     def failure(self, item: BatchItem, exc: BaseException, runtime: float | None) -> None:
         now = time.time()
         self.results.append((item.id, states.FAILURE, exc))
+        self.task_events.failed(item, exc)
         self.events.append(
             {"task_id": item.id, "status": FAILED, "finished_at": now, "runtime": runtime,
              "error": describe_failure(exc), "at": now}
@@ -65,6 +70,7 @@ class _Outcomes:
         record_many(redis_client(), self.events)
         if breakers().record_many(engine, self.samples):
             log.warning("breaker_open", engine=engine)
+        publish_task_events(self.task_events)
         for item, value in self.followups:
             _continue(item, value)
 
@@ -81,7 +87,7 @@ def run_engine_batch(task: Task, engine: BaseAgent, items: list[BatchItem]) -> l
             for i in items
         ],
     )  # fmt: skip
-    out = _Outcomes()
+    out = _Outcomes(task.name)
     requeue: list[str] = []
     for index, item in enumerate(items):
         publish_id = item.headers.get(PUBLISH_ID_HEADER)
@@ -121,6 +127,7 @@ def _retry(task: Task, item: BatchItem, exc: TransientError, out: _Outcomes) -> 
         headers=item.headers,
         **item.embed,
     )
+    out.task_events.retried(item, exc)
     now = time.time()
     out.events.append(
         {"task_id": item.id, "status": RETRYING, "retries": item.retries + 1,
@@ -141,7 +148,7 @@ def _continue(item: BatchItem, value: Any) -> None:
 
 def fail_batch(engine: str, items: list[BatchItem], exc: BaseException) -> None:
     """Record every item of a batch that died (hard time limit) as failed."""
-    failed = _Outcomes()
+    failed = _Outcomes(engine_task_name(engine))
     for item in items:
         failed.failure(item, exc, None)
     failed.write(engine)

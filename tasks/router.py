@@ -32,6 +32,7 @@ from tasks.app import app
 from tasks.batching import BatchItem, BatchTask
 from tasks.lifecycle import describe_failure
 from tasks.results import store_results
+from tasks.task_events import OutcomeEvents, publish_task_events
 
 log = structlog.get_logger("agents.router")
 
@@ -87,6 +88,10 @@ def reject(rejected: Sequence[tuple[BatchItem, BaseException]]) -> None:
         ],
     )
     store_results(app, [(item.id, states.FAILURE, exc) for item, exc in rejected])
+    events = OutcomeEvents(ROUTE_TASK)
+    for item, exc in rejected:
+        events.failed(item, exc)
+    publish_task_events(events)
 
 
 def _routing_batch_lost(items: list[BatchItem], exc: BaseException) -> None:

@@ -46,9 +46,10 @@ class AnalysisEngine(BaseAgent):
         agent_type="analysis",
         capabilities=[CAP_ANALYSIS, CAP_VALIDATION],
         max_concurrent_tasks=2,
-        queue_size=1000,
+        # The seed's "high throughput" profile: many small requests, a deep queue, and here a
+        # batch per pool call (docs/benchmarks.md).
+        queue_size=5000,
         task_timeout_seconds=120,
-        # High-throughput profile: many small requests, run a batch per pool call.
         batch_size=100,
     )
 

@@ -4,6 +4,7 @@ starts it, with its bulk prefetch, and the router's batches."""
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -15,6 +16,7 @@ from tests.conftest import spawn_worker, stop_worker, wait_for_engines, wait_for
 from tests.engines import BATCH_RUNS_KEY
 
 pytestmark = pytest.mark.servers
+OUTCOMES = ("task-succeeded", "task-failed")
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +40,34 @@ def send_together(payloads: list[dict[str, Any]]) -> list[Any]:
 
 def runs(redis_client: Any, task_id: str) -> int:
     return int(redis_client.hget(BATCH_RUNS_KEY, task_id) or 0)
+
+
+# First in the module: the worker is fresh, nothing in it has declared the event exchange yet.
+def test_task_events_show_each_batched_request_finish(batch_worker: None, redis_client: Any) -> None:
+    """What Flower shows: an outcome event per request, under the request's own id."""
+    from tasks import app
+
+    events: list[dict[str, Any]] = []
+    with app.connection_for_read() as connection:
+        receiver = app.events.Receiver(connection, handlers={"*": events.append})
+        listener = threading.Thread(target=receiver.capture, kwargs={"wakeup": False}, daemon=True)
+        listener.start()
+        time.sleep(1)  # the receiver's queue is bound before anything is sent
+        ok, bad = send_together([{}, {"fail": True}])
+        assert ok.get(timeout=30)["ok"] is True
+        with pytest.raises(RuntimeError):
+            bad.get(timeout=30)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            outcomes = {e["uuid"]: e["type"] for e in events if e["type"] in OUTCOMES}
+            if {ok.id, bad.id} <= set(outcomes):
+                break
+            time.sleep(0.2)
+        receiver.should_stop = True
+    assert outcomes.get(ok.id) == "task-succeeded"
+    assert outcomes.get(bad.id) == "task-failed"
+    finished = [e for e in events if e["type"] in OUTCOMES and e["uuid"] in (ok.id, bad.id)]
+    assert {e["hostname"].split("@")[0] for e in finished} == {"batchy"}
 
 
 def test_requests_run_in_batches_each_once_with_its_own_result(batch_worker: None, redis_client: Any) -> None:
