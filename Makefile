@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench clean
+.PHONY: run test lint typecheck unit bench chaos clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ unit: $(STAMP)  ## Only the tests that need no server.
 bench: $(STAMP)  ## Side-by-side vanilla Celery vs routed platform, and the routing micro-benchmark.
 	$(BIN)/python -m bench.routing_bench
 	$(BIN)/python -m bench.compare
+
+chaos: $(STAMP)  ## Kill and restart workers under load (a few minutes); exit 1 if a request is lost.
+	$(BIN)/python -m bench.chaos
 
 clean:
 	rm -rf $(VENV) .agents .pytest_cache .mypy_cache .ruff_cache

@@ -19,7 +19,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 import redis
@@ -117,7 +117,7 @@ class _Batcher:
             args=tuple(args),
             kwargs=dict(kwargs or {}),
             retries=int(headers.get("retries") or 0),
-            priority=(message.delivery_info or {}).get("priority"),
+            priority=(message.properties or {}).get("priority"),
             headers={k: v for k, v in headers.items() if k.startswith("agents_")},
             worker=self.hostname,
             events=bool(self.consumer.event_dispatcher and self.consumer.event_dispatcher.enabled),
@@ -131,8 +131,6 @@ class _Batcher:
         self._add(entry)
 
     def _hold_until(self, eta: str, entry: _Entry) -> None:
-        from datetime import datetime
-
         when = datetime.fromisoformat(eta)
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)

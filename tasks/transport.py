@@ -3,10 +3,14 @@
 Profiled under `agents loadtest` (py-spy, worker main process): about 70% of a batch worker's
 main loop went to three Redis round trips per message: the BRPOP that fetched it, the
 pipeline that records it as unacked (ZADD + HSET) and the one that acks it (ZREM + HDEL). Here
-the BRPOP is followed by one RPOP with a count from the same list, the unacked records of all
-those messages go in one pipeline before any of them is handed on, and batch tasks ack a whole
-batch in one pipeline (`ack_many`). Message format, unacked bookkeeping, visibility-timeout
-restore and priorities are kombu's own, so plain kombu workers and clients interoperate.
+the BRPOP is followed by one Lua script that records that message as unacked and pops and
+records up to a prefetch window more from the same list, atomically: a worker killed at any
+moment never holds a bulk-popped message that Redis does not list as unacked. Batch tasks ack a
+whole batch in one pipeline (`ack_many`). Between BRPOP's reply and the script, the first message
+exists only in the worker, exactly as between kombu's own BRPOP and its unacked pipeline (`make
+chaos` lost one request when the script was not atomic; that window is kombu's). Message
+format, unacked bookkeeping, visibility-timeout restore and priorities are kombu's own, so plain
+kombu workers and clients interoperate.
 
 Selected in celeryconfig with `broker_transport` for `redis://` URLs (RPOP with a count needs
 Redis 6.2 or newer).
@@ -22,10 +26,30 @@ from typing import Any
 from kombu.transport import redis as kombu_redis
 from kombu.transport import virtual
 from kombu.utils.encoding import bytes_to_str
-from kombu.utils.json import dumps, loads
+from kombu.utils.json import loads
 
 # Messages taken per poll at most (bounded also by the consumer's prefetch window).
 BULK_MAX = 200
+
+# Records ARGV[3] (the message BRPOP returned) and up to ARGV[2] more popped from KEYS[1] as
+# unacked, in kombu's format: HSET tag -> [payload, exchange, routing_key], ZADD tag -> time.
+# The payload text is embedded as is (cjson would re-encode [] as {}).
+_POP_AND_RECORD = """
+local function record(raw)
+  local p = cjson.decode(raw)['properties']
+  local d = p['delivery_info']
+  redis.call('ZADD', KEYS[3], ARGV[1], p['delivery_tag'])
+  redis.call('HSET', KEYS[2], p['delivery_tag'],
+    '[' .. raw .. ',' .. cjson.encode(d['exchange']) .. ',' .. cjson.encode(d['routing_key']) .. ']')
+end
+record(ARGV[3])
+local more = tonumber(ARGV[2])
+if more < 1 then return {} end
+local items = redis.call('RPOP', KEYS[1], more)
+if not items then return {} end
+for _, raw in ipairs(items) do record(raw) end
+return items
+"""
 
 
 class QoS(kombu_redis.QoS):
@@ -35,21 +59,13 @@ class QoS(kombu_redis.QoS):
         super().__init__(*args, **kwargs)
         self._recorded: set[str] = set()
 
-    def record_unacked(self, payloads: Sequence[dict[str, Any]]) -> None:
-        """The same entries `append` writes, for several messages in one round trip."""
-        now = time()
-        with self.channel.conn_or_acquire() as client:
-            pipe = client.pipeline()
-            for payload in payloads:
-                properties = payload["properties"]
-                tag = properties["delivery_tag"]
-                delivery = properties["delivery_info"]
-                pipe.zadd(self.unacked_index_key, {tag: now})
-                pipe.hset(
-                    self.unacked_key, tag, dumps([payload, delivery["exchange"], delivery["routing_key"]])
-                )
-            pipe.execute()
-        self._recorded.update(p["properties"]["delivery_tag"] for p in payloads)
+    def take(self, client: Any, key: bytes, first: bytes, more: int) -> list[bytes]:
+        """Record `first` as unacked and pop and record up to `more` others from `key`, atomically."""
+        script = client.register_script(_POP_AND_RECORD)
+        items = script(keys=[key, self.unacked_key, self.unacked_index_key], args=[time(), more, first])
+        raw = [first, *(items or ())]
+        self._recorded.update(loads(bytes_to_str(item))["properties"]["delivery_tag"] for item in raw)
+        return raw
 
     def append(self, message: Any, delivery_tag: str) -> None:
         """Track a delivered message; Redis already holds its unacked entry if it came in a bulk."""
@@ -89,18 +105,13 @@ class Channel(kombu_redis.Channel):
         finally:
             self._in_poll = None  # type: ignore[assignment]  # kombu's own reset, as in its _brpop_read
             self._flush_brpop_reauth()
-        raw = [first]
         room = self.qos.can_consume_max_estimate()
         more = BULK_MAX - 1 if room is None else min(BULK_MAX, room) - 1
-        if more > 0:
-            # The BRPOP connection belongs to the event loop; the RPOP goes through the pool.
-            with self.conn_or_acquire() as client:
-                raw.extend(client.rpop(key, more) or ())
-        payloads = [loads(bytes_to_str(item)) for item in raw]
-        if len(payloads) > 1:
-            self.qos.record_unacked(payloads)
-        for payload in payloads:
-            self.connection._deliver(payload, queue)
+        # The BRPOP connection belongs to the event loop; the script goes through the pool.
+        with self.conn_or_acquire() as client:
+            raw = self.qos.take(client, key, first, max(0, more))
+        for item in raw:
+            self.connection._deliver(loads(bytes_to_str(item)), queue)
         return True
 
 
