@@ -58,14 +58,18 @@ class QoS(kombu_redis.QoS):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._recorded: set[str] = set()
+        self._script: Any = None
 
-    def take(self, client: Any, key: bytes, first: bytes, more: int) -> list[bytes]:
-        """Record `first` as unacked and pop and record up to `more` others from `key`, atomically."""
-        script = client.register_script(_POP_AND_RECORD)
-        items = script(keys=[key, self.unacked_key, self.unacked_index_key], args=[time(), more, first])
-        raw = [first, *(items or ())]
-        self._recorded.update(loads(bytes_to_str(item))["properties"]["delivery_tag"] for item in raw)
-        return raw
+    def take(self, client: Any, key: bytes, first: bytes, more: int) -> list[dict[str, Any]]:
+        """Record `first` as unacked and pop and record up to `more` others from `key`, atomically;
+        returns the decoded messages."""
+        if self._script is None:
+            self._script = client.register_script(_POP_AND_RECORD)
+        keys = [key, self.unacked_key, self.unacked_index_key]
+        items = self._script(keys=keys, args=[time(), more, first], client=client)
+        payloads = [loads(bytes_to_str(item)) for item in [first, *(items or ())]]
+        self._recorded.update(payload["properties"]["delivery_tag"] for payload in payloads)
+        return payloads
 
     def append(self, message: Any, delivery_tag: str) -> None:
         """Track a delivered message; Redis already holds its unacked entry if it came in a bulk."""
@@ -109,9 +113,9 @@ class Channel(kombu_redis.Channel):
         more = BULK_MAX - 1 if room is None else min(BULK_MAX, room) - 1
         # The BRPOP connection belongs to the event loop; the script goes through the pool.
         with self.conn_or_acquire() as client:
-            raw = self.qos.take(client, key, first, max(0, more))
-        for item in raw:
-            self.connection._deliver(loads(bytes_to_str(item)), queue)
+            payloads = self.qos.take(client, key, first, max(0, more))
+        for payload in payloads:
+            self.connection._deliver(payload, queue)
         return True
 
 
