@@ -32,6 +32,7 @@ from tasks.results import store_results
 from tasks.task_events import OutcomeEvents, publish_task_events
 
 log = structlog.get_logger("agents.engine_batches")
+# Shared with the per-request engine tasks (tasks/engine_tasks.py): one retry policy.
 RETRY_BACKOFF_MAX_SECONDS = 60
 
 

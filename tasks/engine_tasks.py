@@ -18,7 +18,7 @@ from agents.publisher import PUBLISH_ID_HEADER
 from db.claims import claim
 from tasks.app import app
 from tasks.batching import BatchItem, BatchTask
-from tasks.engine_batches import fail_batch, run_engine_batch
+from tasks.engine_batches import RETRY_BACKOFF_MAX_SECONDS, fail_batch, run_engine_batch
 
 log = structlog.get_logger("agents.engine_tasks")
 
@@ -27,6 +27,15 @@ def register_engine_task(engine: BaseAgent) -> Task:
     """Create and register the Celery task that runs `engine`'s handler."""
     assert engine.config is not None
     hard = hard_limit(engine.config.task_timeout_seconds)
+    options: dict[str, Any] = {
+        "name": engine_task_name(engine.name),
+        "queue": engine.name,
+        "soft_time_limit": soft_limit(hard),
+        "time_limit": hard,
+        "throws": (PermanentError,),
+    }
+    if engine.config.batch_size > 1:
+        return _register_batch_task(engine, options)
 
     def run_engine(self: Task, request: dict[str, Any], decision: dict[str, Any] | None = None) -> Any:
         publish_id = self.request.get(PUBLISH_ID_HEADER)
@@ -37,26 +46,20 @@ def register_engine_task(engine: BaseAgent) -> Task:
         return execute(engine, request, task_id=self.request.id)
 
     run_engine.__doc__ = f"Run engine {engine.name!r} ({', '.join(engine.capabilities)})."
-    if engine.config.batch_size > 1:
-        return _register_batch_task(engine, hard)
     task: Task = app.task(
         bind=True,
-        name=engine_task_name(engine.name),
-        queue=engine.name,
-        soft_time_limit=soft_limit(hard),
-        time_limit=hard,
-        throws=(PermanentError,),
         # The one retry policy: transient errors back off exponentially, permanent ones never retry.
         autoretry_for=(TransientError,),
         retry_backoff=True,
-        retry_backoff_max=60,
+        retry_backoff_max=RETRY_BACKOFF_MAX_SECONDS,
         retry_jitter=True,
         max_retries=engine.config.max_retries,
+        **options,
     )(run_engine)
     return task
 
 
-def _register_batch_task(engine: BaseAgent, hard: int) -> Task:
+def _register_batch_task(engine: BaseAgent, options: dict[str, Any]) -> Task:
     assert engine.config is not None
 
     def run_batch(items: list[BatchItem]) -> list[str]:
@@ -68,13 +71,9 @@ def _register_batch_task(engine: BaseAgent, hard: int) -> Task:
     run_batch.__doc__ = f"Run engine {engine.name!r} ({', '.join(engine.capabilities)}), a batch at a time."
     task: Task = app.task(
         base=BatchTask,
-        name=engine_task_name(engine.name),
-        queue=engine.name,
-        soft_time_limit=soft_limit(hard),
-        time_limit=hard,
-        throws=(PermanentError,),
         flush_every=engine.config.batch_size,
         on_batch_lost=staticmethod(batch_lost),
+        **options,
     )(run_batch)
     return task
 

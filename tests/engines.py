@@ -65,6 +65,8 @@ class FlakyEngine(BaseAgent):
         await asyncio.sleep(float(payload.get("sleep", 0)))
         if payload.get("fail"):
             raise RuntimeError("asked to fail")
+        if "then" in payload:  # a request for the next step of a chain
+            return dict(payload["then"])
         return {"ok": True, "task_id": task_request.task_id}
 
 
@@ -97,8 +99,8 @@ class CounterEngine(BaseAgent):
 BATCH_RUNS_KEY = "agents:test:batch-runs"
 
 
-class BatchEngine(BaseAgent):
-    """A high-throughput engine (batch_size > 1): counts runs per task id, fails or stalls on request."""
+class BatchEngine(FlakyEngine):
+    """The flaky engine's behaviours as a high-throughput engine (batch_size > 1), counting runs."""
 
     config = AgentConfig(
         name="batchy",
@@ -111,18 +113,4 @@ class BatchEngine(BaseAgent):
 
     async def _handle_task(self, task_request: TaskRequest) -> dict[str, Any]:
         redis_client().hincrby(BATCH_RUNS_KEY, task_request.task_id, 1)
-        payload = task_request.payload
-        transient = int(payload.get("transient_failures", 0))
-        if transient and redis_client().incr(f"test:attempts:{task_request.task_id}") <= transient:
-            raise TransientError("asked to fail transiently")
-        if payload.get("ignore_soft_limit"):
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                with contextlib.suppress(SoftTimeLimitExceeded):
-                    time.sleep(1)
-        await asyncio.sleep(float(payload.get("sleep", 0)))
-        if payload.get("fail"):
-            raise RuntimeError("asked to fail")
-        if "then" in payload:  # a request for the next step of a chain
-            return dict(payload["then"])
-        return {"ok": True, "task_id": task_request.task_id}
+        return await super()._handle_task(task_request)

@@ -33,15 +33,21 @@ def publish(connection: Connection, count: int) -> None:
         producer.publish({"n": n}, exchange=QUEUE.exchange, routing_key="bulk-test", declare=[QUEUE])
 
 
+def take_one_poll(connection: Connection, prefetch: int) -> tuple[Any, list[Any]]:
+    """One poll of a consumer with `prefetch` room: its channel and the messages it received."""
+    got: list[Any] = []
+    channel = connection.channel()
+    consumer = Consumer(channel, [QUEUE], callbacks=[lambda body, m: got.append(m)], accept=["json"])
+    consumer.qos(prefetch_count=prefetch)
+    consumer.consume()
+    connection.drain_events(timeout=5)
+    return channel, got
+
+
 def test_one_poll_takes_the_prefetch_window_recorded_as_unacked(raw: redis.Redis) -> None:
     with Connection(URL, transport=Transport) as connection:
         publish(connection, 30)
-        got: list[Any] = []
-        channel = connection.channel()
-        consumer = Consumer(channel, [QUEUE], callbacks=[lambda body, m: got.append(m)], accept=["json"])
-        consumer.qos(prefetch_count=10)
-        consumer.consume()
-        connection.drain_events(timeout=5)
+        _, got = take_one_poll(connection, prefetch=10)
         assert [m.payload["n"] for m in got] == list(range(10))  # oldest first, one poll
         assert raw.hlen("unacked") == 10 and raw.zcard("unacked_index") == 10
         assert raw.llen("bulk-test") == 20
@@ -53,12 +59,7 @@ def test_one_poll_takes_the_prefetch_window_recorded_as_unacked(raw: redis.Redis
 def test_messages_taken_but_not_acked_go_back_to_the_queue(raw: redis.Redis) -> None:
     with Connection(URL, transport=Transport) as connection:
         publish(connection, 30)
-        got: list[Any] = []
-        channel = connection.channel()
-        consumer = Consumer(channel, [QUEUE], callbacks=[lambda body, m: got.append(m)], accept=["json"])
-        consumer.qos(prefetch_count=10)
-        consumer.consume()
-        connection.drain_events(timeout=5)
+        channel, got = take_one_poll(connection, prefetch=10)
         assert len(got) == 10
         channel.close()  # a consumer that goes away (warm shutdown) without acking
     assert raw.llen("bulk-test") == 30
