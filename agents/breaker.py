@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import redis
 
 from agents.names import breaker_key, stats_key
-from agents.routing import BreakerState
+from agents.routing.decision import BreakerState
 from agents.settings import Settings
 
 # Weight of the newest outcome in the moving averages of success and latency.

@@ -66,7 +66,7 @@ def worker(name: str, celery_args: tuple[str, ...]) -> None:
 @main.command(name="status")
 def status() -> None:
     """Engines, capabilities, live workers, queue depth and breaker state."""
-    from agents.router import rejection_counts
+    from agents.routing.rejections import rejection_counts
     from agents.status import fleet
 
     table = Table(title="engines")

@@ -44,8 +44,9 @@ def doctor(as_json: bool) -> None:
     """The daily health checks; exits non-zero when something is unhealthy."""
     from agents.doctor import as_report, run_checks
     from agents.settings import get_settings
+    from tasks import app
 
-    checks = run_checks(get_settings())
+    checks = run_checks(get_settings(), ping=lambda: app.control.ping(timeout=2.0))
     if as_json:
         click.echo(json.dumps(as_report(checks), default=str))
     else:

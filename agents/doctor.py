@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -31,14 +32,16 @@ def _guard(name: str, probe: Any) -> Check:
         return Check(name, False, f"{type(exc).__name__}: {str(exc)[:200]}")
 
 
-def check_workers(settings: Settings) -> Check:
+# Celery's `control.ping`: one {node: reply} dict per answering worker.
+Ping = Callable[[], list[dict[str, Any]]]
+
+
+def check_workers(settings: Settings, ping: Ping) -> Check:
     """Every engine of the catalog has a live worker (heartbeat); nodes answer ping; queue depths."""
     from agents.catalog import engines
     from agents.connections import registry
-    from tasks import app
 
-    replies = app.control.ping(timeout=2.0)
-    nodes = sorted(name for reply in replies for name in reply)
+    nodes = sorted(name for reply in ping() for name in reply)
     live = registry().live_workers()
     missing = sorted(set(engines()) - set(live))
     depths = {c.engine: c.depth for c in registry().candidates()}
@@ -112,11 +115,18 @@ def check_tasks(settings: Settings) -> Check:
     return Check("tasks", ok, detail, {"last_hour": counts, "recent_errors": errors})
 
 
-def run_checks(settings: Settings) -> list[Check]:
-    """All checks, each isolated so one broken server does not hide the others."""
-    probes = [check_workers, check_database, check_nats, check_redis, check_tasks]
+def run_checks(settings: Settings, ping: Ping) -> list[Check]:
+    """All checks, each isolated so one broken server does not hide the others; `ping` asks
+    the Celery workers (the caller's app: the CLI's, or the health job's worker)."""
+    probes: list[Callable[[], Check]] = [
+        lambda: check_workers(settings, ping),
+        lambda: check_database(settings),
+        lambda: check_nats(settings),
+        lambda: check_redis(settings),
+        lambda: check_tasks(settings),
+    ]
     names = ["workers", "database", "nats", "redis", "tasks"]
-    return [_guard(name, lambda p=probe: p(settings)) for name, probe in zip(names, probes, strict=True)]
+    return [_guard(name, probe) for name, probe in zip(names, probes, strict=True)]
 
 
 def as_report(checks: list[Check]) -> dict[str, Any]:

@@ -51,6 +51,12 @@ class RequestTimeout(AgentsError):
     kind = "request_timeout"
 
 
+class PoisonMessage(PermanentError):
+    """The request's message kept coming back (its worker died or it was requeued each time)."""
+
+    kind = "poison"
+
+
 class EngineConfigError(PermanentError):
     """An engine definition (AGENT_ENGINES entry, AgentConfig) is wrong."""
 

@@ -1,4 +1,4 @@
-"""Runs one request through an engine: validation, the handler, metrics and breaker outcome."""
+"""Runs one request through an engine: validation, the handler within its timeout, its metrics."""
 
 from __future__ import annotations
 
@@ -6,14 +6,12 @@ import asyncio
 import time
 from typing import Any
 
-import redis
 import structlog
 from pydantic import ValidationError
 
 from agents import aio
 from agents.base import BaseAgent
-from agents.connections import breakers
-from agents.errors import InvalidRequest, PermanentError, RequestTimeout, UnknownCapability
+from agents.errors import InvalidRequest, RequestTimeout, UnknownCapability
 from agents.models import TaskRequest
 
 log = structlog.get_logger("agents.execution")
@@ -43,11 +41,9 @@ def parse_request(raw: Any, *, task_id: str | None, default_capability: str | No
         raise InvalidRequest(describe_validation_error(exc)) from None
 
 
-def execute(
-    engine: BaseAgent, raw: Any, *, task_id: str | None, samples: list[tuple[bool, float]] | None = None
-) -> Any:
-    """Run `engine`'s handler for one raw request and record the outcome for routing (or, for a
-    batch, append it to `samples` to be recorded with the others)."""
+def execute(engine: BaseAgent, raw: Any, *, task_id: str | None) -> Any:
+    """Validate one raw request for `engine` and run its handler (within the request's own
+    timeout); the caller decides what the outcome means (tasks/pipeline)."""
     request = parse_request(raw, task_id=task_id, default_capability=engine.capabilities[0])
     if request.capability not in engine.capabilities:
         raise UnknownCapability(
@@ -57,23 +53,12 @@ def execute(
     engine.metrics.tasks_received += 1
     started = time.perf_counter()
     ok = False
-    caller_fault = False
     try:
         result = aio.run(_with_timeout(engine, request))
         ok = True
         return result
-    except PermanentError:
-        caller_fault = True
-        raise
     finally:
-        elapsed_ms = (time.perf_counter() - started) * 1000
-        engine.metrics.record(ok, elapsed_ms)
-        if caller_fault:
-            pass
-        elif samples is not None:
-            samples.append((ok, elapsed_ms))
-        else:
-            _record_outcome(engine.name, ok, elapsed_ms)
+        engine.metrics.record(ok, (time.perf_counter() - started) * 1000)
 
 
 async def _with_timeout(engine: BaseAgent, request: TaskRequest) -> Any:
@@ -83,12 +68,3 @@ async def _with_timeout(engine: BaseAgent, request: TaskRequest) -> Any:
         return await asyncio.wait_for(engine._handle_task(request), request.timeout)
     except TimeoutError:
         raise RequestTimeout(f"request timeout of {request.timeout:g}s exceeded") from None
-
-
-def _record_outcome(engine: str, ok: bool, elapsed_ms: float) -> None:
-    # Losing one breaker sample is better than failing a task that already ran.
-    try:
-        if breakers().record(engine, ok, elapsed_ms):
-            log.warning("breaker_open", engine=engine)
-    except redis.RedisError as exc:
-        log.warning("outcome_not_recorded", engine=engine, error=str(exc))

@@ -23,7 +23,7 @@ from agents.errors import AgentsError
 from agents.loadstats import LoadReport, Outcome, summarise
 from agents.names import ROUTE_TASK, ROUTER_QUEUE
 from agents.recorder import collecting
-from db.models import FINAL_STATUSES
+from agents.statuses import FINAL_STATUSES
 from db.session import get_engine
 
 Via = Literal["route", "direct", "nats"]
@@ -95,10 +95,10 @@ def _route_sender() -> Callable[[list[str], dict[str, Any]], None]:
 
 def _direct_sender(refused: dict[str, str]) -> Callable[[list[str], dict[str, Any]], None]:
     """Routing decided here, engine tasks published straight to their queues."""
-    from agents.batch_routing import BatchRouting
     from agents.execution import parse_request
-    from agents.publisher import Outgoing, TaskPublisher
+    from agents.routing.batch import BatchRouting
     from tasks import app
+    from tasks.publisher import Outgoing, TaskPublisher
 
     publisher = TaskPublisher(app, publish_ids=False)
 

@@ -7,7 +7,9 @@ from datetime import UTC, datetime
 from enum import IntEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from agents.names import engine_task_name
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 
@@ -96,5 +98,12 @@ class Decision(BaseModel):
 
     engine: str
     queue: str
+    # The engine's Celery task, published by name (the router never needs the engine's code).
+    task: str = ""
     confidence: float = Field(ge=0.0, le=1.0)
     reason: str
+
+    @model_validator(mode="after")
+    def _task_by_convention(self) -> Decision:
+        self.task = self.task or engine_task_name(self.engine)
+        return self

@@ -15,7 +15,10 @@ ROUTER_QUEUE = INTELLIGENCE
 ROUTE_FLUSH_EVERY = 200
 
 # Task names are stable strings so that renaming a module never orphans queued messages.
+TASK_NAMESPACE = "agents."
 ROUTE_TASK = "agents.route"
+# Task name under which the history records NATS events the bridge dead-lettered (no Celery task).
+BRIDGE_TASK = "agents.bridge"
 ENGINE_TASK_PREFIX = "agents.engine."
 PRUNE_REGISTRY_TASK = "agents.maintenance.prune_registry"
 REAP_STUCK_TASK = "agents.maintenance.reap_stuck"
@@ -34,6 +37,15 @@ CAP_OPTIMIZATION = "optimization"
 CAP_ANALYSIS = "analysis"
 CAP_VALIDATION = "validation"
 
+# Message headers of the platform's own (Celery copies unknown headers into the task's request).
+# Where the worker publishes a bridged request's result (the event's Reply-To).
+REPLY_SUBJECT_HEADER = "agents_reply_subject"
+# One id per published message: the worker's claim (db/claims.py) tells a redelivery of this
+# message (same id: run it) from a second publish of the same task (other id: skip it).
+PUBLISH_ID_HEADER = "agents_publish_id"
+# kombu marks a message it put back on the queue (requeue, visibility timeout) with this header.
+REDELIVERED_HEADER = "redelivered"
+
 # Redis keys (all under one prefix so an operator can find them with SCAN agents:*).
 KEY_PREFIX = "agents:"
 LIVE_WORKERS_KEY = KEY_PREFIX + "workers"  # sorted set "engine|host" -> heartbeat expiry
@@ -47,6 +59,16 @@ HISTORY_WRITERS_KEY = KEY_PREFIX + "history:writers"  # sorted set writer id -> 
 def engine_task_name(engine: str) -> str:
     """Celery task name of an engine's handler task."""
     return ENGINE_TASK_PREFIX + engine
+
+
+def engine_of(task_name: str) -> str | None:
+    """The engine whose task this is (None for the router and maintenance jobs)."""
+    return task_name.removeprefix(ENGINE_TASK_PREFIX) if task_name.startswith(ENGINE_TASK_PREFIX) else None
+
+
+def is_platform_task(task_name: str | None) -> bool:
+    """Tasks of this platform (agents.*), as opposed to a caller's own tasks on the same app."""
+    return bool(task_name) and str(task_name).startswith(TASK_NAMESPACE)
 
 
 def breaker_key(engine: str) -> str:
@@ -77,6 +99,11 @@ def queue_keys(queue: str) -> list[str]:
 
 # NATS bridge: the live rollback switch and one dedup marker per published event task.
 TRAFFIC_ROUTE_KEY = KEY_PREFIX + "traffic_route"
+
+
+def deliveries_key(task_id: str) -> str:
+    """Redis counter of how many times a request's message came back to a worker."""
+    return f"{KEY_PREFIX}deliveries:{task_id}"
 
 
 def bridge_marker_key(task_id: str) -> str:

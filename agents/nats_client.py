@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import nats
@@ -70,6 +71,14 @@ async def publish(subject: str, data: Any, headers: dict[str, str] | None = None
     """Core NATS publish, flushed so the message has left the process when this returns."""
     client = await shared_client()
     await client.publish(subject, encode(data), headers=headers)
+    await client.flush(timeout=5)
+
+
+async def publish_many(messages: Sequence[tuple[str, Any]]) -> None:
+    """Core NATS publishes of (subject, data) pairs, flushed once for all of them."""
+    client = await shared_client()
+    for subject, data in messages:
+        await client.publish(subject, encode(data))
     await client.flush(timeout=5)
 
 

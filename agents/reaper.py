@@ -1,23 +1,30 @@
 """The stuck-task reaper: a task still 'processing' past its hard limit plus grace is dead.
 
 Its worker died without reporting (SIGKILL, node loss). An idempotent engine's request is
-re-queued under the same task id; any other is marked failed with the reason.
+re-queued under the same task id; any other is marked failed with the reason. Engines are
+judged by their cards: the catalog's, and those their workers announced (custom engines this
+process has no code for).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
 
-from agents.base import BaseAgent
 from agents.catalog import engines
+from agents.connections import registry
 from agents.limits import hard_limit
+from agents.registry import EngineCard, engine_card
 from agents.settings import get_settings
+from agents.statuses import FAILED, QUEUED
 
 log = structlog.get_logger("agents.reaper")
+# Re-queues one stuck request: (the engine's card, the request, its task id, its retries so far).
+Requeue = Callable[[EngineCard, dict[str, Any], str, int], None]
 
 
 @dataclass(frozen=True)
@@ -29,37 +36,39 @@ class Verdict:
     reason: str
 
 
-def stuck_after(engine: BaseAgent | None) -> timedelta:
-    """How long a task of `engine` may be processing before it counts as stuck."""
-    settings = get_settings()
-    limit = hard_limit(engine.config.task_timeout_seconds if engine and engine.config else None)
-    return timedelta(seconds=limit + settings.reaper_grace_seconds)
+def stuck_after(card: EngineCard | None) -> timedelta:
+    """How long a task of an engine may be processing before it counts as stuck."""
+    limit = card.time_limit if card and card.time_limit else hard_limit(None)
+    return timedelta(seconds=limit + get_settings().reaper_grace_seconds)
 
 
-def judge(row: Any, now: datetime, catalog: dict[str, BaseAgent]) -> Verdict:
-    """Decide for one processing row (pure: the row, the clock and the catalog)."""
-    engine = catalog.get(row.engine) if row.engine else None
-    limit = stuck_after(engine)
+def judge(row: Any, now: datetime, cards: Mapping[str, EngineCard]) -> Verdict:
+    """Decide for one processing row (pure: the row, the clock and the engines' cards)."""
+    card = cards.get(row.engine) if row.engine else None
+    limit = stuck_after(card)
     if row.started_at is None or now - row.started_at < limit:
         return Verdict(row.task_id, "wait", "within its time limit")
     reason = f"stuck: processing since {row.started_at:%Y-%m-%d %H:%M:%S}Z, over {limit.total_seconds():.0f}s"
-    if engine and engine.config and engine.config.idempotent and row.capability:
+    if card and card.idempotent and row.capability:
         return Verdict(row.task_id, "requeue", reason + "; re-queued (idempotent engine)")
     return Verdict(row.task_id, "fail", reason + "; worker presumed lost")
 
 
-def reap(now: datetime | None = None) -> dict[str, int]:
-    """Fail or re-queue every stuck task; returns counts by action."""
+def known_cards() -> dict[str, EngineCard]:
+    """Cards of every engine: announced by workers, else built from this process's catalog."""
+    return {name: engine_card(e, 1) for name, e in engines().items()} | registry().cards()
+
+
+def reap(requeue: Requeue, now: datetime | None = None) -> dict[str, int]:
+    """Fail or re-queue (through `requeue`) every stuck task; returns counts by action."""
     from db import history
-    from db.models import FAILED, QUEUED
-    from tasks.engine_tasks import engine_task
 
     now = now or datetime.now(UTC)
-    catalog = engines()
-    shortest = min(stuck_after(e) for e in catalog.values())
+    cards = known_cards()
+    shortest = min(stuck_after(card) for card in cards.values())
     counts = {"requeue": 0, "fail": 0, "wait": 0}
     for row in history.stuck(shortest):
-        verdict = judge(row, now, catalog)
+        verdict = judge(row, now, cards)
         counts[verdict.action] += 1
         if verdict.action == "requeue":
             request = {
@@ -68,7 +77,7 @@ def reap(now: datetime | None = None) -> dict[str, int]:
                 "payload": row.payload or {},
                 "priority": row.priority or 2,
             }
-            engine_task(str(row.engine)).apply_async(args=(request,), task_id=row.task_id)
+            requeue(cards[str(row.engine)], request, row.task_id, (row.retries or 0) + 1)
             history.mark(row.task_id, status=QUEUED, error=verdict.reason, retries_increment=1)
         elif verdict.action == "fail":
             history.mark(row.task_id, status=FAILED, error=verdict.reason)

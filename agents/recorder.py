@@ -16,16 +16,15 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
 
 import redis
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
-from agents.lifecycle import merge
+from agents.lifecycle import LifecycleEvent, merge
 from agents.names import HISTORY_PENDING_KEY, HISTORY_WRITERS_KEY, history_inflight_key
 from agents.settings import get_settings
 
@@ -60,43 +59,39 @@ return moved
 """
 
 
-_collector: ContextVar[list[dict[str, Any]] | None] = ContextVar("lifecycle_collector", default=None)
+_collector: ContextVar[list[LifecycleEvent] | None] = ContextVar("lifecycle_collector", default=None)
 
 
-def record(client: redis.Redis, event: dict[str, Any]) -> None:
-    """Append one lifecycle event (or hold it while a `collecting()` block is open)."""
+def record(client: redis.Redis, events: Sequence[LifecycleEvent]) -> None:
+    """Append lifecycle events in one round trip (or hold them while `collecting()` is open)."""
+    if not events:
+        return
     held = _collector.get()
     if held is not None:
-        held.append(event)
+        held.extend(events)
         return
-    client.rpush(HISTORY_PENDING_KEY, _encode(event))
+    client.rpush(HISTORY_PENDING_KEY, *(_encode(e) for e in events))
 
 
 @contextmanager
-def collecting(client: redis.Redis) -> Iterator[list[dict[str, Any]]]:
+def collecting(client: redis.Redis) -> Iterator[list[LifecycleEvent]]:
     """Hold the events recorded inside the block and append them in one round trip at its end.
 
-    Batch publishers (the bridge, the load generator) use it so that recording "queued" costs
-    one RPUSH per batch instead of one per message. An exception inside the block records
-    nothing: the batch was not published either.
+    Batch publishers (the router, the bridge, the load generator) use it so that recording
+    "queued" costs one RPUSH per batch instead of one per message. An exception inside the
+    block records nothing: the batch was not published either.
     """
-    held: list[dict[str, Any]] = []
+    held: list[LifecycleEvent] = []
     token = _collector.set(held)
     try:
         yield held
     finally:
         _collector.reset(token)
-    record_many(client, held)
+    record(client, held)
 
 
-def record_many(client: redis.Redis, events: list[dict[str, Any]]) -> None:
-    """Append several lifecycle events in one round trip."""
-    if events:
-        client.rpush(HISTORY_PENDING_KEY, *(_encode(e) for e in events))
-
-
-def _encode(event: dict[str, Any]) -> str:
-    return json.dumps(event, default=str, separators=(",", ":"))
+def _encode(event: LifecycleEvent) -> str:
+    return json.dumps(event.as_record(), default=str, separators=(",", ":"))
 
 
 def backlog(client: redis.Redis) -> int:

@@ -13,11 +13,20 @@ from collections import Counter
 from collections.abc import Iterable
 
 import redis
-from pydantic import BaseModel
+from pydantic import BaseModel, model_validator
 
+from agents.base import BaseAgent
 from agents.breaker import health_from_raw
-from agents.names import ENGINE_INFO_KEY, LIVE_WORKERS_KEY, breaker_key, queue_keys, stats_key
-from agents.routing import Candidate
+from agents.limits import hard_limit, soft_limit
+from agents.names import (
+    ENGINE_INFO_KEY,
+    LIVE_WORKERS_KEY,
+    breaker_key,
+    engine_task_name,
+    queue_keys,
+    stats_key,
+)
+from agents.routing.decision import Candidate
 
 _ANNOUNCE = """
 local t = redis.call('TIME')
@@ -32,12 +41,46 @@ return #ARGV
 
 
 class EngineCard(BaseModel):
-    """What a worker tells the fleet about an engine it serves."""
+    """What a worker tells the fleet about an engine it serves: enough for any router, bridge or
+    reaper to reach it by name, without its code (cards of older workers lack the last fields)."""
 
     engine: str
     capabilities: list[str]
     queue_size: int
     concurrency: int
+    queue: str = ""  # default: the engine's name
+    task: str = ""  # default: agents.engine.<engine>
+    time_limit: int | None = None  # hard limit of one execution (a batch, for batch engines), seconds
+    soft_time_limit: int | None = None
+    batch_size: int = 1
+    max_retries: int = 0
+    idempotent: bool = False
+
+    @model_validator(mode="after")
+    def _reachable_by_name(self) -> EngineCard:
+        self.queue = self.queue or self.engine
+        self.task = self.task or engine_task_name(self.engine)
+        return self
+
+
+def engine_card(engine: BaseAgent, concurrency: int) -> EngineCard:
+    """The card a worker announces for an engine of its catalog."""
+    config = engine.config
+    assert config is not None
+    hard = hard_limit(config.task_timeout_seconds)
+    return EngineCard(
+        engine=engine.name,
+        capabilities=engine.capabilities,
+        queue_size=config.queue_size,
+        concurrency=concurrency,
+        queue=engine.name,
+        task=engine_task_name(engine.name),
+        time_limit=hard,
+        soft_time_limit=soft_limit(hard),
+        batch_size=config.batch_size,
+        max_retries=config.max_retries,
+        idempotent=config.idempotent,
+    )
 
 
 def text(raw: bytes | str) -> str:
@@ -110,7 +153,7 @@ class Registry:
 
         pipe = self._client.pipeline(transaction=False)
         for card in cards:
-            for key in queue_keys(card.engine):
+            for key in queue_keys(card.queue):
                 pipe.llen(key)
             pipe.hmget(breaker_key(card.engine), "failures", "open_until")
             pipe.hmget(stats_key(card.engine), "success", "latency_ms")
@@ -130,6 +173,8 @@ class Registry:
                     breaker=health.breaker,
                     success_rate=health.success_rate,
                     latency_ms=health.latency_ms,
+                    queue=card.queue,
+                    task=card.task,
                 )
             )
         return candidates

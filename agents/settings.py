@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -36,6 +36,12 @@ class Settings(BaseSettings):
         None, description="user:password for Flower; unset leaves Flower open on loopback."
     )
     agent_engines: str = Field("", description="Extra engines: comma-separated `module:attribute` paths.")
+    agent_hooks: str = Field(
+        "", description="Extra pipeline hooks (tasks/pipeline/hook.py): comma-separated `module:Class` paths."
+    )
+    task_max_deliveries: int = Field(
+        10, ge=2, description="A request whose message reached a worker this often fails as poison."
+    )
     agent_task_timeout_seconds: int = Field(
         300, ge=1, description="Default hard time limit of an engine task."
     )
@@ -119,13 +125,14 @@ class Settings(BaseSettings):
     flower_port: int = Field(5555, ge=1, le=65535, description="Flower port for `make run`.")
     log_level: str = Field("INFO", description="Log level of workers and CLI.")
 
-    @field_validator("agent_engines")
+    @field_validator("agent_engines", "agent_hooks")
     @classmethod
-    def _engine_paths_look_right(cls, value: str) -> str:
+    def _import_paths_look_right(cls, value: str, info: ValidationInfo) -> str:
         for path in _split(value):
             module, _, attribute = path.partition(":")
             if not module or not attribute:
-                raise ValueError(f"AGENT_ENGINES entry {path!r} must look like 'package.module:name'")
+                name = (info.field_name or "").upper()
+                raise ValueError(f"{name} entry {path!r} must look like 'package.module:name'")
         return value
 
     @model_validator(mode="after")
@@ -138,6 +145,11 @@ class Settings(BaseSettings):
     def engine_paths(self) -> list[str]:
         """AGENT_ENGINES as a list of `module:attribute` strings."""
         return _split(self.agent_engines)
+
+    @property
+    def hook_paths(self) -> list[str]:
+        """AGENT_HOOKS as a list of `module:attribute` strings."""
+        return _split(self.agent_hooks)
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from agents.connections import registry
-from agents.router import candidates_for
-from agents.routing import BreakerState
+from agents.routing.decision import BreakerState
+from agents.routing.live import candidates_for
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import timeit
 
-from agents.routing import BreakerState, Candidate, decide
+from agents.routing.decision import BreakerState, Candidate, decide
 
 ENGINES = 50
 SERVING = 10

@@ -11,7 +11,8 @@ from sqlalchemy import Boolean, and_, case, false, func, literal_column, select,
 from sqlalchemy.dialects.postgresql import insert
 
 from agents.lifecycle import digest
-from db.models import FINAL_STATUSES, TaskResult
+from agents.statuses import FINAL_STATUSES
+from db.models import TaskResult
 from db.session import get_engine
 
 _TIME_FIELDS = ("created_at", "status_at", "started_at", "finished_at")

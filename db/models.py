@@ -9,13 +9,6 @@ from sqlalchemy import BigInteger, DateTime, Float, Index, Integer, String, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-# Final statuses never go back to an earlier one (see db/history.py).
-QUEUED, PROCESSING, RETRYING = "queued", "processing", "retrying"
-SUCCESS, FAILED, REJECTED, REVOKED = "success", "failed", "rejected", "revoked"
-FINAL_STATUSES = frozenset({SUCCESS, FAILED, REJECTED, REVOKED})
-ALL_STATUSES = frozenset({QUEUED, PROCESSING, RETRYING}) | FINAL_STATUSES
-
-
 # None is SQL NULL, not JSON 'null': COALESCE in the history upsert must see it as missing.
 JSON_OR_NULL = JSONB(none_as_null=True)
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-# Lifecycle signal handlers must be connected in callers too: they record "queued" at publish.
-import tasks.lifecycle  # noqa: F401
+# The pipeline's signal adapter must be connected in callers too: hooks see every publish.
+import tasks.pipeline.signals  # noqa: F401
 from tasks.app import app
 from tasks.engine_tasks import ENGINE_TASKS, engine_task
-from tasks.router import route
+from tasks.routing_task import route
 
 __all__ = ["ENGINE_TASKS", "app", "engine_task", "route"]

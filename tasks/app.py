@@ -1,4 +1,7 @@
-"""The Celery app: created, configured from `celeryconfig`, task modules listed explicitly."""
+"""The Celery app: created, configured from `celeryconfig`, task modules listed explicitly.
+
+`tasks.pipeline.signals` connects Celery's signals to the pipeline's hooks (tasks/pipeline).
+"""
 
 from __future__ import annotations
 
@@ -11,13 +14,12 @@ configure_logging()
 app = Celery(
     "agents",
     include=[
-        "tasks.router",
+        "tasks.routing_task",
         "tasks.engine_tasks",
         "tasks.maintenance",
         "tasks.heartbeat",
-        "tasks.lifecycle",
         "tasks.history_writer",
-        "tasks.bridge_results",
+        "tasks.pipeline.signals",
     ],
 )
 app.config_from_object("celeryconfig")

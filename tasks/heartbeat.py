@@ -15,7 +15,7 @@ from celery.signals import worker_ready, worker_shutdown
 
 from agents.catalog import engines
 from agents.connections import registry
-from agents.registry import EngineCard
+from agents.registry import EngineCard, engine_card
 from agents.settings import get_settings
 
 log = structlog.get_logger("agents.heartbeat")
@@ -53,19 +53,9 @@ _heartbeat: Heartbeat | None = None
 
 
 def cards_for_queues(queues: list[str], concurrency: int) -> list[EngineCard]:
-    """Cards of the catalog engines whose queues are in `queues`."""
-    cards = []
-    for name, engine in engines().items():
-        if name in queues and engine.config is not None:
-            cards.append(
-                EngineCard(
-                    engine=name,
-                    capabilities=engine.capabilities,
-                    queue_size=engine.config.queue_size,
-                    concurrency=concurrency,
-                )
-            )
-    return cards
+    """Cards of the catalog engines whose queues are in `queues`: what any router, bridge or
+    reaper needs to reach the engine by name (discovery without restarts)."""
+    return [engine_card(engine, concurrency) for name, engine in engines().items() if name in queues]
 
 
 @worker_ready.connect

@@ -14,8 +14,10 @@ from agents.names import (
     REAP_STUCK_TASK,
     RETENTION_TASK,
 )
+from agents.registry import EngineCard
 from agents.settings import get_settings
 from tasks.app import app
+from tasks.publisher import queue_for
 
 log = structlog.get_logger("agents.maintenance")
 
@@ -31,7 +33,15 @@ def reap_stuck() -> dict[str, int]:
     """Fail (or re-queue, when idempotent) tasks stuck in 'processing'."""
     from agents.reaper import reap
 
-    return reap()
+    return reap(requeue=_requeue)
+
+
+def _requeue(card: EngineCard, request: dict[str, Any], task_id: str, retries: int) -> None:
+    # By name, to the queue the engine announced: the reaper needs no engine's code. The run
+    # counts as a retry, so its own records carry the count whatever order they are written in.
+    app.send_task(
+        card.task, args=(request,), task_id=task_id, queue=queue_for(app, card.queue), retries=retries
+    )
 
 
 @app.task(name=RETENTION_TASK)
@@ -51,7 +61,7 @@ def health_report() -> dict[str, Any]:
     from agents.doctor import as_report, run_checks
     from db.maintenance import store_health_report
 
-    report = as_report(run_checks(get_settings()))
+    report = as_report(run_checks(get_settings(), ping=lambda: app.control.ping(timeout=2.0)))
     report["id"] = store_health_report(report)
     log.info(
         "health_report",

@@ -28,6 +28,8 @@ from kombu.transport import virtual
 from kombu.utils.encoding import bytes_to_str
 from kombu.utils.json import loads
 
+from tasks.internals.kombu import deliver, mark_acked, remove_unacked
+
 # Messages taken per poll at most (bounded also by the consumer's prefetch window).
 BULK_MAX = 200
 
@@ -83,14 +85,17 @@ class QoS(kombu_redis.QoS):
         """Ack several messages with one pipeline."""
         with self.pipe_or_acquire() as pipe:
             for tag in delivery_tags:
-                self._remove_from_indices(tag, pipe)
+                remove_unacked(self, tag, pipe)
             pipe.execute()
         for tag in delivery_tags:
             virtual.QoS.ack(self, tag)
 
 
 class Channel(kombu_redis.Channel):
-    """Redis channel whose BRPOP reply is followed by an RPOP of up to the prefetch window."""
+    """Redis channel whose BRPOP reply is followed by an RPOP of up to the prefetch window.
+
+    `_brpop_read` and the attributes it resets are kombu's private parts (tasks/internals/kombu.py).
+    """
 
     QoS = QoS
 
@@ -115,7 +120,7 @@ class Channel(kombu_redis.Channel):
         with self.conn_or_acquire() as client:
             payloads = self.qos.take(client, key, first, max(0, more))
         for payload in payloads:
-            self.connection._deliver(payload, queue)
+            deliver(self, payload, queue)
         return True
 
 
@@ -134,5 +139,5 @@ def ack_many(messages: Sequence[Any]) -> bool:
         return False
     messages[0].channel.qos.ack_many([m.delivery_tag for m in messages])
     for message in messages:
-        message._state = "ACK"
+        mark_acked(message)
     return True

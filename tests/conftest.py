@@ -154,8 +154,8 @@ def fleet(redis_server: ServerProcess, postgres_server: ServerProcess) -> Iterat
 
 def wait_for_history(task_ids: list[str], statuses: set[str] | None = None, timeout: float = 30.0) -> dict:
     """Block until every task id has a task_results row in one of `statuses` (default: final)."""
+    from agents.statuses import FINAL_STATUSES
     from db import history
-    from db.models import FINAL_STATUSES
 
     wanted = statuses or set(FINAL_STATUSES)
     deadline = time.monotonic() + timeout

@@ -217,26 +217,26 @@ class Bridge:
 
 def _count_dead(kinds: dict[str, int], rejected: Sequence[tuple[Event, Outcome]]) -> None:
     """Count dead letters and record each as a `rejected` task in the durable history."""
-    from agents.names import COUNTERS_KEY, KEY_PREFIX
-    from agents.recorder import record_many
+    from agents.lifecycle import LifecycleEvent
+    from agents.names import BRIDGE_TASK, COUNTERS_KEY
+    from agents.recorder import record
+    from agents.statuses import REJECTED
 
     pipe = redis_client().pipeline(transaction=False)
     for kind, count in kinds.items():
         pipe.hincrby(COUNTERS_KEY, f"dead_letter:{kind}", count)
     pipe.execute()
     now = time.time()
-    record_many(
-        redis_client(),
-        [
-            {
-                "task_id": task_id_for(event),
-                "status": "rejected",
-                "at": now,
-                "finished_at": now,
-                "task_name": f"{KEY_PREFIX.rstrip(':')}.bridge",
-                "task_type": event.subject[:64],
-                "error": f"{outcome.kind}: {outcome.error}"[:2000],
-            }
-            for event, outcome in rejected
-        ],
-    )
+    events = [
+        LifecycleEvent(
+            task_id_for(event),
+            REJECTED,
+            at=now,
+            finished_at=now,
+            task_name=BRIDGE_TASK,
+            task_type=event.subject[:64],
+            error=f"{outcome.kind}: {outcome.error}",
+        )
+        for event, outcome in rejected
+    ]
+    record(redis_client(), events)

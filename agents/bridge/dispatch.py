@@ -13,14 +13,14 @@ from enum import StrEnum
 
 import structlog
 
-from agents.batch_routing import BatchRouting
 from agents.bridge.dedup import Claim, Markers
 from agents.bridge.events import BadEvent, Event, nak_delay, raw_request, task_id_for
 from agents.bridge.mapping import SubjectMap
 from agents.errors import PermanentError, TransientError
 from agents.execution import parse_request
-from agents.publisher import Outgoing, TaskPublisher
+from agents.routing.batch import BatchRouting
 from agents.settings import Settings
+from tasks.publisher import Outgoing, TaskPublisher
 
 log = structlog.get_logger("agents.bridge")
 
@@ -117,7 +117,7 @@ class Dispatcher:
             else:
                 results[task_id] = self.retry_later(event, "in_flight", "another delivery is publishing it")
         try:
-            self.publisher.publish([leaders[t][1] for t in mine])
+            refused = self.publisher.publish([leaders[t][1] for t in mine])
         except Exception as exc:  # broker down or delivery uncertain: the redelivery decides
             log.warning("bridge_publish_failed", count=len(mine), error=repr(exc))
             try:
@@ -127,10 +127,15 @@ class Dispatcher:
             for task_id in mine:
                 results[task_id] = self.retry_later(events[leaders[task_id][0]], "publish_failed", repr(exc))
             return results
+        unpublishable = {item.request.task_id: error for item, error in refused}
+        published = [t for t in mine if t not in unpublishable]
         try:
-            self.markers.confirm(mine)
+            self.markers.confirm(published)
+            self.markers.release(list(unpublishable))
         except Exception as exc:  # published anyway: ack; the claims expire, the acks stop redelivery
             log.warning("bridge_confirm_failed", count=len(mine), error=repr(exc))
-        for task_id in mine:
+        for task_id in published:
             results[task_id] = Outcome(Action.ACK, task_id=task_id)
+        for task_id, error in unpublishable.items():  # that event's own problem: it never publishes
+            results[task_id] = Outcome(Action.DEAD, kind="unpublishable", error=repr(error), task_id=task_id)
         return results

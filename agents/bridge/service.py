@@ -14,7 +14,6 @@ from agents.bridge.dispatch import Dispatcher
 from agents.bridge.mapping import SubjectMap
 from agents.catalog import engines
 from agents.connections import redis_client
-from agents.publisher import TaskPublisher
 from agents.settings import Settings, get_settings
 
 log = structlog.get_logger("agents.bridge")
@@ -31,6 +30,7 @@ async def subject_map(settings: Settings) -> SubjectMap:
 async def build_bridge(settings: Settings) -> Bridge:
     """A ready-to-run Bridge on the platform's Redis and Celery app."""
     from tasks.app import app
+    from tasks.publisher import TaskPublisher
 
     subjects = await subject_map(settings)
     markers = Markers(redis_client(), settings.bridge_ack_wait_seconds, settings.bridge_dedup_ttl_seconds)

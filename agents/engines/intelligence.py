@@ -23,11 +23,11 @@ class IntelligenceEngine(BaseAgent):
     )
 
     async def _handle_task(self, task_request: TaskRequest) -> dict[str, Any]:
-        from agents import routing
         from agents.connections import registry
+        from agents.routing.decision import decide
 
         capability = task_request.payload.get("capability")
         if not isinstance(capability, str) or not capability:
             raise InvalidRequest("payload.capability: a capability name to explain is required")
-        decision = routing.decide(capability, registry().candidates(capability))
+        decision = decide(capability, registry().candidates(capability))
         return {"decision": decision.model_dump()}

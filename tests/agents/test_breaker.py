@@ -7,7 +7,7 @@ import time
 import pytest
 
 from agents.breaker import Breakers, breaker_state
-from agents.routing import BreakerState
+from agents.routing.decision import BreakerState
 from agents.settings import get_settings
 
 pytestmark = pytest.mark.servers

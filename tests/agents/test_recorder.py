@@ -8,8 +8,10 @@ import uuid
 
 import pytest
 
+from agents.lifecycle import LifecycleEvent
 from agents.names import HISTORY_WRITERS_KEY
 from agents.recorder import HistoryWriter, collecting, record
+from agents.statuses import SUCCESS
 from tests.conftest import wait_for_history
 
 pytestmark = pytest.mark.servers
@@ -37,8 +39,8 @@ def test_collecting_holds_events_until_the_block_ends(fleet: str, redis_client) 
     ids = [f"col-{uuid.uuid4()}" for _ in range(2)]
     with collecting(redis_client) as held:
         for task_id in ids:
-            record(redis_client, {"task_id": task_id, "status": "success", "at": time.time()})
-        assert [e["task_id"] for e in held] == ids
+            record(redis_client, [LifecycleEvent(task_id, SUCCESS)])
+        assert [e.task_id for e in held] == ids
         time.sleep(0.5)  # the session's history writer polls every 0.2 s: nothing to write yet
         assert all(history.get(t) is None for t in ids)
     wait_for_history(ids, {"success"})

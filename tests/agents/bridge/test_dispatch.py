@@ -14,11 +14,11 @@ from agents.bridge.events import Event, task_id_for
 from agents.bridge.mapping import SubjectMap
 from agents.connections import registry
 from agents.names import bridge_marker_key, queue_keys
-from agents.publisher import TaskPublisher
 from agents.registry import EngineCard
 from agents.settings import get_settings
 from agents.stack.servers import free_port
 from tasks.app import app
+from tasks.publisher import TaskPublisher
 
 pytestmark = pytest.mark.servers
 HOST = "dispatch-test@host"

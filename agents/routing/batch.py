@@ -12,8 +12,8 @@ from collections.abc import Callable
 
 from agents.errors import AgentsError
 from agents.models import Decision
-from agents.router import candidates_for
-from agents.routing import Candidate, decide
+from agents.routing.decision import Candidate, decide
+from agents.routing.live import candidates_for
 
 # Scores move with queue depth; deciding again now and then lets a second engine take a share.
 REDECIDE_EVERY = 50

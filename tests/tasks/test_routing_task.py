@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from agents.errors import Backpressure, InvalidRequest, NoLiveEngine, UnknownCapability
-from agents.router import rejection_counts
+from agents.routing.rejections import rejection_counts
 
 pytestmark = pytest.mark.servers
 
@@ -98,7 +98,7 @@ def test_breaker_opens_after_failures_and_recovers(fleet: str, redis_client) -> 
     import time
 
     from agents.connections import breakers
-    from agents.routing import BreakerState
+    from agents.routing.decision import BreakerState
     from tasks import engine_task, route
 
     for _ in range(3):  # BREAKER_FAILURE_THRESHOLD=3 in the tests

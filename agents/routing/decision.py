@@ -1,4 +1,4 @@
-"""The routing decision: one pure function shared by the router task, the bridge and callers.
+"""The routing decision: one pure function shared by the routing task, the bridge and callers.
 
 No I/O here. Callers gather each candidate's live figures (registry, breaker, queue depth,
 recent outcomes) and this module only scores them, so it is tested without any server.
@@ -12,6 +12,7 @@ from enum import StrEnum
 
 from agents.errors import Backpressure, NoLiveEngine, UnknownCapability
 from agents.models import Decision
+from agents.names import engine_task_name
 
 # Weights of the score's parts; they add up to 1 so the score doubles as a confidence.
 SUCCESS_WEIGHT = 0.5
@@ -33,7 +34,7 @@ class BreakerState(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
-    """One engine's live figures at the moment of the decision."""
+    """One engine's live figures at the moment of the decision, and where its work goes."""
 
     engine: str
     capabilities: frozenset[str]
@@ -43,11 +44,15 @@ class Candidate:
     breaker: BreakerState = BreakerState.CLOSED
     success_rate: float = 1.0
     latency_ms: float | None = None
+    # From the engine's announcement; an engine's queue carries its name unless it says otherwise.
+    queue: str = ""
+    task: str = ""
 
-    @property
-    def queue(self) -> str:
-        """An engine's queue carries its name."""
-        return self.engine
+    def __post_init__(self) -> None:
+        if not self.queue:
+            object.__setattr__(self, "queue", self.engine)
+        if not self.task:
+            object.__setattr__(self, "task", engine_task_name(self.engine))
 
 
 def score(candidate: Candidate) -> float:
@@ -91,4 +96,6 @@ def decide(capability: str, candidates: Iterable[Candidate]) -> Decision:
         f"latency {'n/a' if best.latency_ms is None else f'{best.latency_ms:.0f} ms'}, "
         f"breaker {best.breaker.value}"
     )
-    return Decision(engine=best.engine, queue=best.queue, confidence=confidence, reason=reason)
+    return Decision(
+        engine=best.engine, queue=best.queue, task=best.task, confidence=confidence, reason=reason
+    )

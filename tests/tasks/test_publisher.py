@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from agents.models import Decision, TaskRequest
-from agents.publisher import Outgoing, TaskPublisher
 from tasks.app import app
+from tasks.publisher import Outgoing, TaskPublisher
 from tests.agents.bridge.conftest import counts, wait_until
 from tests.conftest import wait_for_history
 

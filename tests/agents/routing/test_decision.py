@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from agents.errors import Backpressure, NoLiveEngine, UnknownCapability
-from agents.routing import BreakerState, Candidate, decide, score
+from agents.routing.decision import BreakerState, Candidate, decide, score
 
 
 def candidate(name: str, **overrides: object) -> Candidate:

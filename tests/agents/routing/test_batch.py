@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from agents.batch_routing import BatchRouting
 from agents.errors import Backpressure, NoLiveEngine
-from agents.routing import Candidate
+from agents.routing.batch import BatchRouting
+from agents.routing.decision import Candidate
 
 
 def fleet(depth_a: int = 0, depth_b: int = 0) -> list[Candidate]:

@@ -1,0 +1,107 @@
+"""What the pipeline's hooks see: a request as a worker received it, and how it ended.
+
+Both execution paths build these: batch tasks from each message (tasks/batching.py), Celery's
+tracer through its signals (tasks/pipeline/signals.py). Picklable, so batches cross to the pool.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from celery.exceptions import SoftTimeLimitExceeded, TaskRevokedError, TimeLimitExceeded
+
+from agents.names import PUBLISH_ID_HEADER, REPLY_SUBJECT_HEADER, engine_of
+from agents.statuses import SUCCESS
+
+# Celery's request fields that chains, chords, errbacks and link callbacks need after a request
+# ran: the message's group/root/parent ids and expiry, and its embedded signatures.
+CELERY_CONTEXT_FIELDS = (
+    "group", "group_index", "root_id", "parent_id", "expires",
+    "callbacks", "errbacks", "chain", "chord",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One request as a worker received it."""
+
+    id: str
+    task: str  # the task name
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    retries: int = 0
+    priority: int | None = None
+    queue: str = ""  # the queue it was taken from
+    worker: str = ""  # node name of the worker that took it
+    events: bool = False  # the worker sends task events (Flower) at the moment
+    redelivered: bool = False  # kombu put it back on the queue before (requeue, worker lost)
+    headers: dict[str, Any] = field(default_factory=dict)  # the platform's agents_* headers
+    celery: dict[str, Any] = field(default_factory=dict)  # CELERY_CONTEXT_FIELDS that are set
+
+    @property
+    def engine(self) -> str | None:
+        """The engine whose task this is (None for the router and maintenance jobs)."""
+        return engine_of(self.task)
+
+    @property
+    def request(self) -> Any:
+        """The raw request: the task's first argument."""
+        return self.args[0] if self.args else None
+
+    @property
+    def reply_subject(self) -> str | None:
+        """NATS subject awaiting this request's result (a bridged event's Reply-To)."""
+        return self.headers.get(REPLY_SUBJECT_HEADER) or None
+
+    @property
+    def publish_id(self) -> str | None:
+        """Id of this published message (bridged tasks), for the duplicate-publish claim."""
+        return self.headers.get(PUBLISH_ID_HEADER) or None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How one request ended: SUCCESS, FAILED, REJECTED, REVOKED, or RETRYING (runs again)."""
+
+    delivery: Delivery
+    status: str
+    result: Any = None
+    error: BaseException | None = None
+    runtime: float | None = None  # seconds from start to end of its run; None: it never ran
+    countdown: float | None = None  # RETRYING: seconds until it runs again
+    # Celery's tracer ran it (per-request engines, beat jobs) and already stored its result,
+    # sent its events and ran its callbacks: hooks marked `tracer_does_it` skip it.
+    by_tracer: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """The request succeeded."""
+        return self.status == SUCCESS
+
+    @property
+    def reason(self) -> str | None:
+        """The error as the history stores it, or None."""
+        return None if self.error is None else describe_failure(self.error)
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """A task message handed to the broker, as its publisher saw it."""
+
+    task_id: str
+    task: str
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+def describe_failure(exception: BaseException) -> str:
+    """The reason stored in `error`: exception type and message, time limits spelled out."""
+    if isinstance(exception, TimeLimitExceeded):
+        limit = exception.args[0] if exception.args else "?"
+        return f"TimeLimitExceeded: hard time limit ({limit}s) exceeded"
+    if isinstance(exception, SoftTimeLimitExceeded):
+        return "SoftTimeLimitExceeded: soft time limit exceeded"
+    if isinstance(exception, TaskRevokedError):
+        return f"revoked: {exception}"
+    return f"{type(exception).__name__}: {exception}"
