@@ -7,8 +7,8 @@ project's machines, most of a 1,000 req/s budget on 2 cores. A batch pays those 
 idea is celery-batches' (BSD); that package pins celery<5.7, so this is a smaller version with the
 platform's semantics: acks after the batch ran (acks_late), the task's soft and hard time limits
 apply to each batch, revoked and expired ids are dropped before they run, messages a batch could
-not start (soft time limit reached) go back to the queue, and a redelivered message runs in a
-batch of its own, so a poison message that kills its pool process takes no neighbour with it.
+not start (soft time limit reached) go back to the queue, and redelivered messages run alone and
+one at a time, so a poison message that kills its pool process takes no neighbour with it.
 
 The task function receives a list of Delivery and returns the ids to requeue; every outcome goes
 through the pipeline's hooks (tasks/pipeline). Callers still publish one message per request.
@@ -17,6 +17,8 @@ through the pipeline's hooks (tasks/pipeline). Callers still publish one message
 from __future__ import annotations
 
 import logging
+import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -44,6 +46,10 @@ _logger = logging.getLogger("agents.batching")
 DEFAULT_FLUSH_EVERY = 100
 # The longest a buffered message waits for more to join its batch (latency at low load).
 DEFAULT_FLUSH_INTERVAL = 0.005
+# After a pool process died, nothing is handed to the pool for this long: a job sent at once can
+# land with the process that just died and sit there until the hard time limit fails it (seen
+# with celery 5.7, billiard 4.3.2, concurrency 1), taking innocent requests with it.
+POOL_RECOVERY_SECONDS = 1.0
 
 
 @dataclass(slots=True)
@@ -107,6 +113,11 @@ class _Batcher:
         self.hostname = consumer.hostname
         self.buffer: list[_Entry] = []
         self.timer_armed = False
+        # Redelivered messages run one at a time, each alone: a poison that kills its pool
+        # process then takes no neighbour with it, not even one queued behind it in the pool.
+        self.quarantine: deque[_Entry] = deque()
+        self.quarantine_busy = False
+        self.resume_at = 0.0  # monotonic time before which the pool gets nothing (see above)
 
     def on_message(
         self, message: Message, body: Any, ack: Any, reject: Any, callbacks: Any, **_: Any
@@ -119,15 +130,16 @@ class _Batcher:
             reject(_logger, self.connection_errors, False)
             return
         entry = _Entry(delivery, message, ack, reject)
-        eta = (message.headers or {}).get("eta")
-        if eta:
-            self.timer.call_after(_seconds_until(eta), self._add, (entry,))
+        eta = _when((message.headers or {}).get("eta"))
+        if eta is not None:
+            self.timer.call_after(max(0.0, (eta - datetime.now(UTC)).total_seconds()), self._add, (entry,))
             return
         self._add(entry)
 
     def _add(self, entry: _Entry) -> None:
         if entry.delivery.redelivered:
-            self._run([entry])  # alone: if it is what killed the last pool process, only it dies
+            self.quarantine.append(entry)
+            self._next_quarantined()
             return
         self.buffer.append(entry)
         if len(self.buffer) >= self.task.flush_every:
@@ -141,20 +153,46 @@ class _Batcher:
         entries, self.buffer = self.buffer, []
         self._run(entries)
 
-    def _run(self, entries: list[_Entry]) -> None:
+    def _next_quarantined(self) -> None:
+        if self.quarantine and not self.quarantine_busy:
+            self.quarantine_busy = True
+            self._run([self.quarantine.popleft()], then=self._quarantined_done)
+
+    def _quarantined_done(self) -> None:
+        self.quarantine_busy = False
+        self._next_quarantined()
+
+    def _run(self, entries: list[_Entry], then: Callable[[], None] | None = None) -> None:
+        wait = self.resume_at - time.monotonic()
+        if wait > 0:
+            self.timer.call_after(wait, self._run, (entries, then))
+            return
         verdicts = [(e, _not_to_run(e.delivery)) for e in entries]
         dropped = [(e, why) for e, why in verdicts if why]
         if dropped:
             self._drop(dropped)
             entries = [e for e, why in verdicts if not why]
         if not entries:
+            if then is not None:
+                then()
             return
+
+        def settled(requeue: list[str]) -> None:
+            self._settle(entries, set(requeue))
+            if then is not None:
+                then()
+
+        def lost(einfo: Any) -> None:
+            self._lost(entries, einfo)
+            if then is not None:
+                then()
+
         task = self.task
         self.pool.apply_async(
             run_batch_in_child,
             args=(task.name, [e.delivery for e in entries]),
-            callback=lambda requeue: self._settle(entries, set(requeue)),
-            error_callback=lambda einfo: self._lost(entries, einfo),
+            callback=settled,
+            error_callback=lost,
             soft_timeout=task.soft_time_limit,
             timeout=task.time_limit,
         )
@@ -184,6 +222,7 @@ class _Batcher:
         deliveries = [e.delivery for e in entries]
         log.error("batch_lost", task=self.task.name, size=len(deliveries), error=repr(exc))
         if isinstance(exc, WorkerLostError):
+            self.resume_at = time.monotonic() + POOL_RECOVERY_SECONDS
             # Same as task_reject_on_worker_lost: the process died (OOM, kill), run them again;
             # each comes back redelivered, runs alone and is counted towards TASK_MAX_DELIVERIES.
             self._settle(entries, {d.id for d in deliveries})
@@ -196,19 +235,24 @@ class _Batcher:
         self._settle(entries, set())
 
 
-def _seconds_until(eta: str) -> float:
-    when = datetime.fromisoformat(eta)
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, when.timestamp() - datetime.now(UTC).timestamp())
+def _when(value: Any) -> datetime | None:
+    """A message header's ISO 8601 time (UTC when naive), or None when it holds no time."""
+    if not value:
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except (TypeError, ValueError):  # a bad header must not break the consumer: ignore it
+        log.warning("batch_message_bad_time", value=repr(value)[:100])
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def _not_to_run(delivery: Delivery) -> str:
     """Why a request must not run ("" when it may): revoked, or past its expiry."""
     if is_revoked(delivery.id):
         return "revoked before it ran"
-    expires = delivery.celery.get("expires")
-    if expires and _seconds_until(expires) <= 0:
+    expires = _when(delivery.celery.get("expires"))
+    if expires is not None and expires <= datetime.now(UTC):
         return "expired"
     return ""
 

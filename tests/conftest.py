@@ -14,6 +14,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -42,6 +43,10 @@ TEST_ENV = {
     "BREAKER_RESET_TIMEOUT_SECONDS": "2",
     "SOFT_TIME_LIMIT_MARGIN_SECONDS": "1",
     "LOG_LEVEL": "INFO",
+    # A maintainer's hook, registered as any extra hook is: it sees every request on every path.
+    "AGENT_HOOKS": "tests.hooks:ProbeHook",
+    # Poison tests: a message that came back more than 3 times fails instead of running again.
+    "TASK_MAX_DELIVERIES": "3",
 }
 os.environ.update(TEST_ENV)
 
@@ -104,11 +109,11 @@ def redis_client(redis_server: ServerProcess):
             client().delete(key)
 
 
-def spawn_worker(argv: list[str], log_name: str) -> subprocess.Popen[bytes]:
+def spawn_worker(argv: list[str], log_name: str, **env: str) -> subprocess.Popen[bytes]:
     """A real worker process in its own session, logging to the session folder."""
     log = open(SESSION_HOME / f"{log_name}.log", "ab")  # noqa: SIM115 - lives as long as the worker
     return subprocess.Popen(
-        argv, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=os.environ.copy(), start_new_session=True
+        argv, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=os.environ | env, start_new_session=True
     )
 
 
@@ -150,6 +155,78 @@ def fleet(redis_server: ServerProcess, postgres_server: ServerProcess) -> Iterat
     finally:
         stop_worker(process)
         stop_worker(writer)
+
+
+@pytest.fixture(scope="session")
+def batch_worker(fleet: str) -> Iterator[None]:
+    """The `batchy` test engine (batch_size 20) started as `agents worker batchy` starts it."""
+    process = spawn_worker([sys.executable, "-m", "agents.cli", "worker", "batchy"], "batchy")
+    try:
+        wait_for_engines({"batchy"})
+        yield
+    finally:
+        stop_worker(process)
+
+
+@pytest.fixture(scope="session")
+def late_worker(fleet: str) -> Iterator[None]:
+    """`agents worker late` for an engine that only this worker's AGENT_ENGINES names."""
+    argv = [sys.executable, "-m", "agents.cli", "worker", "late"]
+    process = spawn_worker(argv, "late", AGENT_ENGINES=f"{TEST_ENGINES},tests.late_engine:LateEngine")
+    try:
+        wait_for_engines({"late"})
+        yield
+    finally:
+        stop_worker(process)
+
+
+OUTCOME_EVENTS = ("task-succeeded", "task-failed", "task-retried", "task-revoked")
+FINAL_EVENTS = ("task-succeeded", "task-failed", "task-revoked")
+
+
+class TaskEvents:
+    """Every task event the workers send (what Flower sees), collected by a real receiver."""
+
+    def __init__(self) -> None:
+        self.by_task: dict[str, list[str]] = {}
+        self.receiver: Any = None
+
+    def on_event(self, event: dict[str, Any]) -> None:
+        if "uuid" in event:
+            self.by_task.setdefault(event["uuid"], []).append(event["type"])
+
+    def types(self, task_id: str, timeout: float = 15.0) -> list[str]:
+        """The outcome events of one task, in order, once its final one arrived."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            seen = [t for t in self.by_task.get(task_id, []) if t in OUTCOME_EVENTS]
+            if seen and seen[-1] in FINAL_EVENTS:
+                return seen
+            time.sleep(0.1)
+        seen_all = self.by_task.get(task_id)
+        raise TimeoutError(f"no final task event for {task_id} within {timeout}s: {seen_all}")
+
+    def outcome(self, task_id: str) -> str:
+        """The final outcome event of one task."""
+        return self.types(task_id)[-1]
+
+
+@pytest.fixture(scope="session")
+def task_events(fleet: str) -> Iterator[TaskEvents]:
+    """A real event receiver (Flower's way of seeing tasks), listening for the whole session."""
+    import threading
+
+    from tasks import app
+
+    events = TaskEvents()
+    connection = app.connection_for_read()
+    events.receiver = app.events.Receiver(connection, handlers={"*": events.on_event})
+    listener = threading.Thread(target=events.receiver.capture, kwargs={"wakeup": False}, daemon=True)
+    listener.start()
+    time.sleep(1)  # the receiver's queue is bound before anything is sent
+    yield events
+    events.receiver.should_stop = True
+    connection.release()
 
 
 def wait_for_history(task_ids: list[str], statuses: set[str] | None = None, timeout: float = 30.0) -> dict:

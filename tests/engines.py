@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from typing import Any
 
+from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 
 from agents import AgentConfig, BaseAgent, TaskRequest
@@ -53,6 +55,8 @@ class FlakyEngine(BaseAgent):
 
     async def _handle_task(self, task_request: TaskRequest) -> dict[str, Any]:
         payload = task_request.payload
+        if payload.get("crash"):  # a poison message: it kills the pool process running it
+            os._exit(13)
         transient = int(payload.get("transient_failures", 0))
         if transient and redis_client().incr(f"test:attempts:{task_request.task_id}") <= transient:
             raise TransientError("asked to fail transiently")
@@ -114,3 +118,19 @@ class BatchEngine(FlakyEngine):
     async def _handle_task(self, task_request: TaskRequest) -> dict[str, Any]:
         redis_client().hincrby(BATCH_RUNS_KEY, task_request.task_id, 1)
         return await super()._handle_task(task_request)
+
+
+# Hash task_id -> "<exception type>: <message>" for each failed task whose errback ran.
+ERRBACKS_KEY = "agents:test:errbacks"
+
+
+@shared_task(name="tests.record_errback")
+def record_errback(request: Any, exc: BaseException, traceback: Any) -> None:
+    """A link_error errback (Celery's (request, exc, traceback) form): records that it ran."""
+    redis_client().hset(ERRBACKS_KEY, request.id, f"{type(exc).__name__}: {exc}")
+
+
+@shared_task(name="tests.collect")
+def collect(results: list[Any]) -> list[Any]:
+    """A chord's body: returns the results of the chord's parts, in order."""
+    return results

@@ -9,11 +9,12 @@ and the registered hooks do the rest, exactly as they do for batch tasks. Hooks 
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from typing import Any
 from weakref import WeakValueDictionary
 
 from celery import Task
-from celery.exceptions import TaskRevokedError
+from celery.exceptions import TaskRevokedError, TimeLimitExceeded
 from celery.signals import (
     before_task_publish,
     task_failure,
@@ -35,6 +36,10 @@ _started: dict[str, float] = {}
 # Requests this worker received, while they live: a hard time limit is reported by the worker's
 # main process, where the task has no request context of its own.
 _received: WeakValueDictionary[str, Request] = WeakValueDictionary()
+# Celery 5.7 sends task_failure twice for a hard time limit (Request.on_timeout, then on_failure
+# for the same job): the ids already reported, oldest first, bounded.
+_timed_out: OrderedDict[str, None] = OrderedDict()
+_TIMED_OUT_KEPT = 10_000
 
 
 def delivery_from_fields(task_name: str, fields: dict[str, Any], info: dict[str, Any]) -> Delivery:
@@ -123,8 +128,15 @@ def _on_failure(
     kwargs: Any = None,
     **_: Any,
 ) -> None:
-    if is_platform_task(sender.name):
-        _finish(_delivery(sender, task_id, args, kwargs), FAILED, error=exception)
+    if not is_platform_task(sender.name):
+        return
+    if isinstance(exception, TimeLimitExceeded):
+        if task_id in _timed_out:
+            return
+        _timed_out[task_id] = None
+        if len(_timed_out) > _TIMED_OUT_KEPT:
+            _timed_out.popitem(last=False)
+    _finish(_delivery(sender, task_id, args, kwargs), FAILED, error=exception)
 
 
 @task_retry.connect

@@ -3,30 +3,18 @@ starts it, with its bulk prefetch, and the router's batches."""
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 
-from tests.conftest import spawn_worker, stop_worker, wait_for_engines, wait_for_history
+from tests.conftest import wait_for_history
 from tests.engines import BATCH_RUNS_KEY
 
 pytestmark = pytest.mark.servers
 OUTCOMES = ("task-succeeded", "task-failed")
-
-
-@pytest.fixture(scope="module")
-def batch_worker(fleet: str) -> Iterator[None]:
-    process = spawn_worker([sys.executable, "-m", "agents.cli", "worker", "batchy"], "batchy")
-    try:
-        wait_for_engines({"batchy"})
-        yield
-    finally:
-        stop_worker(process)
 
 
 def send_together(payloads: list[dict[str, Any]]) -> list[Any]:

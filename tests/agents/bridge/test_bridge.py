@@ -139,7 +139,7 @@ def test_nats_restart_during_a_stream_of_events_loses_and_duplicates_nothing(
         for start in range(0, len(events), 10):
             publish(events[start : start + 10])
             sent = start + 10
-            time.sleep(0.02)
+            time.sleep(0.05)  # slow enough that the restart below lands mid-stream
 
     producer = threading.Thread(target=produce)
     producer.start()
@@ -245,6 +245,31 @@ def test_results_go_to_the_reply_to_header_and_engines_publish_to_nats(
     assert json.loads(echo)["task_id"] == reply["task_id"]
     # And the engine's JetStream publish became a new event, which ran too
     wait_until(lambda: len(counts(redis_client)) == 2, what="the echoed stream event executed")
+
+
+def test_a_batch_engine_replies_to_the_reply_to_header(bridge: BridgeRunner, redis_client: Any) -> None:
+    """The built-in analysis engine runs as a batch task; its bridged requests get replies too."""
+
+    async def scenario() -> list[dict[str, Any]]:
+        nc = await nats.connect(get_settings().nats_url)
+        replies = await nc.subscribe("test.analysis.replies")
+        await nc.flush()
+        js = nc.jetstream()
+        good = json.dumps({"data": [1, 2, 3, 50]}).encode()
+        bad = json.dumps({"data": "not a list"}).encode()
+        await js.publish("events.analysis.summary", good, headers={"Reply-To": "test.analysis.replies"})
+        await js.publish("events.analysis.summary", bad, headers={"Reply-To": "test.analysis.replies"})
+        received = [json.loads((await replies.next_msg(timeout=30)).data) for _ in range(2)]
+        await nc.close()
+        return received
+
+    bridge.start()
+    replies = sorted(asyncio.run(scenario()), key=lambda r: r["status"])
+    assert [r["status"] for r in replies] == ["failure", "success"]
+    assert replies[1]["result"]["count"] == 4 and replies[1]["result"]["max"] == 50.0
+    assert replies[0]["error"] == "InvalidRequest: payload.data: a list of numbers is required"
+    rows = wait_for_history([r["task_id"] for r in replies])
+    assert {row["engine"] for row in rows.values()} == {"analysis"}
 
 
 def test_sigterm_mid_stream_finishes_the_batch_and_a_new_bridge_continues(
