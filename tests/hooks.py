@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from agents.connections import redis_client
+from agents.registry import text
 from tasks.pipeline.delivery import Delivery, Outcome, Published
 from tasks.pipeline.hook import Hook
 
@@ -22,7 +23,7 @@ def probe_key(task_id: str) -> str:
 
 def probed(task_id: str) -> list[str]:
     """What the probe saw of one task id, in order: publish, before, outcome:<status>:<path>, skip."""
-    return [raw.decode() for raw in redis_client().lrange(probe_key(task_id), 0, -1)]
+    return [text(raw) for raw in redis_client().lrange(probe_key(task_id), 0, -1)]
 
 
 class ProbeHook(Hook):

@@ -63,7 +63,7 @@ PATHS = [
 
 @pytest.fixture(params=PATHS, ids=[p.name for p in PATHS])
 def path(request: pytest.FixtureRequest, batch_worker: None, redis_client: Any) -> Path:
-    return request.param  # type: ignore[no-any-return]
+    return request.param
 
 
 def breaker_samples(redis_client: Any, engine: str) -> tuple[int, int]:
