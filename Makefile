@@ -21,6 +21,7 @@ test: lint typecheck  ## Lint, type-check and run every test against real server
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports  # the layers of docs/architecture.md
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -36,4 +37,4 @@ chaos: $(STAMP)  ## Kill and restart workers under load (a few minutes); exit 1 
 	$(BIN)/python -m bench.chaos
 
 clean:
-	rm -rf $(VENV) .agents .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .agents .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -5,13 +5,25 @@ Pure: built from the settings and the engine catalog, tested without servers.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-
-from agents.base import BaseAgent
+from typing import Any, Protocol
 
 # task_type is limited to 64 characters (TaskRequest); longer engine subjects are cut.
 MAX_TASK_TYPE = 64
+
+
+class Subscriber(Protocol):
+    """What the map needs of an engine (a BaseAgent after `start()` collected its subjects)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def capabilities(self) -> list[str]: ...
+
+    @property
+    def subscriptions(self) -> Sequence[tuple[str, Any]]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +88,7 @@ class SubjectMap:
         self.rules = sorted(rules, key=lambda r: "*" in r.pattern or ">" in r.pattern)
 
     @classmethod
-    def build(cls, prefix: str, configured: Mapping[str, str], engines: Iterable[BaseAgent]) -> SubjectMap:
+    def build(cls, prefix: str, configured: Mapping[str, str], engines: Iterable[Subscriber]) -> SubjectMap:
         """Rules from BRIDGE_SUBJECT_MAP and from each engine's recorded `_subscribe` subjects.
 
         An engine's subject becomes a request for that engine's first capability, pinned to
