@@ -57,6 +57,12 @@ class PoisonMessage(PermanentError):
     kind = "poison"
 
 
+class UnsupportedOption(PermanentError):
+    """A Celery option the task cannot honour (per-call time limits on a batch task)."""
+
+    kind = "unsupported_option"
+
+
 class EngineConfigError(PermanentError):
     """An engine definition (AGENT_ENGINES entry, AgentConfig) is wrong."""
 

@@ -30,10 +30,11 @@ from celery import Celery, Task
 from celery.exceptions import TaskRevokedError, TimeLimitExceeded
 from kombu.message import Message
 
+from agents.errors import UnsupportedOption
 from agents.names import REDELIVERED_HEADER
 from agents.statuses import FAILED, REVOKED
 from tasks.internals.billiard import unwrap
-from tasks.internals.celery import is_revoked, prefetch_restored
+from tasks.internals.celery import is_revoked, prefetch_restored, rate_limit_bucket
 from tasks.outage import UNREACHABLE
 from tasks.pipeline.delivery import CELERY_CONTEXT_FIELDS, Delivery, Outcome
 from tasks.pipeline.registry import pipeline
@@ -60,6 +61,15 @@ class _Entry:
     reject: Callable[..., Any]
 
 
+# Celery options a batch task cannot honour, and what to do instead: refused at publish by this
+# class's apply_async. (A message's `timelimit` header cannot tell a caller's limit from the
+# defaults Celery's send_task puts in every message, so the worker applies the task's own.)
+UNSUPPORTED_OPTIONS = {
+    "time_limit": "a batch runs under its task's time limits; give the request a `timeout` (seconds)",
+    "soft_time_limit": "a batch runs under its task's time limits; give the request a `timeout` (seconds)",
+}
+
+
 class BatchTask(Task):
     """Base class of batch tasks; `flush_every` and `flush_interval` size the batches."""
 
@@ -73,6 +83,15 @@ class BatchTask(Task):
         """Celery's hook for what to do with each received message (here: buffer it)."""
         return _Batcher(self, consumer).on_message
 
+    def apply_async(self, args: Any = None, kwargs: Any = None, **options: Any) -> Any:
+        """Publish one request, as Task.apply_async does; refuses options a batch cannot honour."""
+        for name, instead in UNSUPPORTED_OPTIONS.items():
+            if options.get(name) is not None:
+                raise UnsupportedOption(
+                    f"{self.name} runs requests in batches: {name} is not supported; {instead}"
+                )
+        return super().apply_async(args, kwargs, **options)
+
 
 def delivery_of(message: Message, body: Any, worker: str, events: bool) -> Delivery:
     """The Delivery of one task message (protocol 2: headers, then args, kwargs and embed)."""
@@ -83,7 +102,7 @@ def delivery_of(message: Message, body: Any, worker: str, events: bool) -> Deliv
     celery = {}
     for name in CELERY_CONTEXT_FIELDS:
         value = headers.get(name, embed.get(name))
-        if value not in (None, [], ()):  # group_index 0 is a value
+        if value not in (None, [], (), False):  # group_index 0 is a value
             celery[name] = value
     return Delivery(
         id=headers["id"],
@@ -151,7 +170,23 @@ class _Batcher:
     def flush(self) -> None:
         self.timer_armed = False
         entries, self.buffer = self.buffer, []
-        self._run(entries)
+        self._run(self._within_rate_limit(entries))
+
+    def _within_rate_limit(self, entries: list[_Entry]) -> list[_Entry]:
+        # `celery control rate_limit` sets the task's token bucket, as for any task: requests
+        # beyond it wait in the buffer (still reserved, not acked) until tokens come back.
+        bucket = rate_limit_bucket(self.consumer, self.task.name)
+        if bucket is None:
+            return entries
+        allowed = 0
+        while allowed < len(entries) and bucket.can_consume(1):
+            allowed += 1
+        if allowed < len(entries):
+            self.buffer = entries[allowed:] + self.buffer
+            if not self.timer_armed:
+                self.timer_armed = True
+                self.timer.call_after(max(bucket.expected_time(1), self.task.flush_interval), self.flush)
+        return entries[:allowed]
 
     def _next_quarantined(self) -> None:
         if self.quarantine and not self.quarantine_busy:
@@ -168,10 +203,10 @@ class _Batcher:
             self.timer.call_after(wait, self._run, (entries, then))
             return
         verdicts = [(e, _not_to_run(e.delivery)) for e in entries]
-        dropped = [(e, why) for e, why in verdicts if why]
+        dropped = [(e, why) for e, why in verdicts if why is not None]
         if dropped:
             self._drop(dropped)
-            entries = [e for e, why in verdicts if not why]
+            entries = [e for e, why in verdicts if why is None]
         if not entries:
             if then is not None:
                 then()
@@ -197,11 +232,11 @@ class _Batcher:
             timeout=task.time_limit,
         )
 
-    def _drop(self, dropped: list[tuple[_Entry, str]]) -> None:
+    def _drop(self, dropped: list[tuple[_Entry, TaskRevokedError]]) -> None:
         # As Celery does for a revoked or expired request: never run it, say so in its outcome.
         for entry, _ in dropped:
             entry.ack(_logger, self.connection_errors)
-        outcomes = [Outcome(e.delivery, REVOKED, error=TaskRevokedError(why)) for e, why in dropped]
+        outcomes = [Outcome(e.delivery, REVOKED, error=why) for e, why in dropped]
         try:
             pipeline().after_process(outcomes)
         except UNREACHABLE as exc:
@@ -247,14 +282,19 @@ def _when(value: Any) -> datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
-def _not_to_run(delivery: Delivery) -> str:
-    """Why a request must not run ("" when it may): revoked, or past its expiry."""
+def _not_to_run(delivery: Delivery) -> TaskRevokedError | None:
+    """Why a request must not run (None when it may): revoked, or past its expiry."""
     if is_revoked(delivery.id):
-        return "revoked before it ran"
+        return TaskRevokedError("revoked before it ran")
     expires = _when(delivery.celery.get("expires"))
     if expires is not None and expires <= datetime.now(UTC):
-        return "expired"
-    return ""
+        return TaskRevokedError("expired")
+    if any(delivery.celery.get("timelimit") or ()):
+        reason = UNSUPPORTED_OPTIONS["time_limit"]
+        return UnsupportedOption(
+            f"{delivery.task} runs requests in batches: time limits per call are not supported; {reason}"
+        )
+    return None
 
 
 def run_batch_in_child(task_name: str, deliveries: Sequence[Delivery]) -> list[str]:

@@ -45,6 +45,11 @@ def result_meta(backend: BaseBackend, encoded_result: Any, state: str) -> dict[s
     return meta
 
 
+def rate_limit_bucket(consumer: Consumer, task_name: str) -> Any:
+    """The token bucket `celery control rate_limit` set for a task (None: no limit)."""
+    return consumer.task_buckets.get(task_name)
+
+
 def prefetch_restored(consumer: Consumer) -> bool:
     """False while the consumer's ack callbacks also restore its prefetch after a reconnect:
     then each message must be acked through its own callback, not in bulk."""
@@ -70,6 +75,12 @@ PARTS = [
         "_maximum_prefetch_restored",
         "instance",
         "bulk acks must not bypass the prefetch restore after a reconnect",
+    ),
+    PrivatePart(
+        Consumer,
+        "task_buckets",
+        "instance",
+        "batch tasks honour `celery control rate_limit` with the consumer's token buckets",
     ),
     PrivatePart(
         Task,

@@ -15,9 +15,10 @@ from agents.names import PUBLISH_ID_HEADER, REPLY_SUBJECT_HEADER, engine_of
 from agents.statuses import SUCCESS
 
 # Celery's request fields that chains, chords, errbacks and link callbacks need after a request
-# ran: the message's group/root/parent ids and expiry, and its embedded signatures.
+# ran (the message's group/root/parent ids and embedded signatures), and the options a batch
+# task honours itself (expiry, ignore_result).
 CELERY_CONTEXT_FIELDS = (
-    "group", "group_index", "root_id", "parent_id", "expires",
+    "group", "group_index", "root_id", "parent_id", "expires", "ignore_result",
     "callbacks", "errbacks", "chain", "chord",
 )  # fmt: skip
 

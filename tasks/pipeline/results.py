@@ -33,7 +33,13 @@ class ResultHook(Hook):
     tracer_does_it = True
 
     def after_process(self, outcomes: Sequence[Outcome]) -> None:
-        store_results([(o.delivery.id, CELERY_STATES[o.status], _value(o)) for o in outcomes])
+        store_results(
+            [
+                (o.delivery.id, CELERY_STATES[o.status], _value(o))
+                for o in outcomes
+                if not o.delivery.celery.get("ignore_result")
+            ]
+        )
 
 
 def _value(outcome: Outcome) -> Any:

@@ -137,3 +137,44 @@ def test_a_chain_goes_on_after_a_batch_engine(batch_worker: None, redis_client: 
     # The counter engine gets the batch engine's result as its request.
     assert result.get(timeout=30) == {"task_type": "second-step", "payload": {"n": 1}}
     assert runs(redis_client, result.parent.id) == 1
+
+
+def test_per_call_time_limits_are_refused_at_publish(batch_worker: None, redis_client: Any) -> None:
+    from agents.errors import UnsupportedOption
+    from tasks import engine_task, route
+
+    # A batch engine (and the router, a batch task too) cannot give one request its own limit.
+    for task in (engine_task("batchy"), route):
+        for option in ("time_limit", "soft_time_limit"):
+            with pytest.raises(
+                UnsupportedOption, match=f"runs requests in batches: {option} is not supported"
+            ):
+                task.apply_async(({"payload": {}},), **{option: 5})
+
+
+def test_ignore_result_is_honoured(batch_worker: None, redis_client: Any) -> None:
+    from celery.result import AsyncResult
+
+    from tasks import engine_task
+
+    ignored = engine_task("batchy").apply_async(({"payload": {}},), ignore_result=True)
+    (marker,) = send_together([{}])  # the same worker, after the ignored one
+    assert marker.get(timeout=30)["ok"] is True
+    assert wait_for_history([ignored.id])[ignored.id]["status"] == "success"
+    assert AsyncResult(ignored.id).state == "PENDING"  # ran, recorded, no result stored
+
+
+def test_rate_limit_set_with_celery_control_spreads_a_batch(batch_worker: None, redis_client: Any) -> None:
+    from tasks import app
+
+    app.control.rate_limit("agents.engine.batchy", "10/s", reply=True)
+    try:
+        results = send_together([{"n": n} for n in range(20)])
+        for result in results:
+            assert result.get(timeout=30)["ok"] is True
+    finally:
+        app.control.rate_limit("agents.engine.batchy", "0", reply=True)
+    rows = wait_for_history([r.id for r in results])
+    started = sorted(row["started_at"] for row in rows.values())
+    # 20 requests at 10/s: without the limit they all start in the same batch, at one instant.
+    assert (started[-1] - started[0]).total_seconds() >= 1.0

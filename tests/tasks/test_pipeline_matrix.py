@@ -260,6 +260,19 @@ def test_chord_collects_every_part(path: Path, redis_client: Any) -> None:
     assert result.get(timeout=30) == [{"task_type": "part", "payload": {"n": n}} for n in range(3)]
 
 
+def test_a_registered_hook_sees_every_step_of_every_path(path: Path, redis_client: Any) -> None:
+    """The probe hook is one class named in AGENT_HOOKS: it sees the publish, the start and the
+    outcome of a request on every path, with nothing else to wire."""
+    result = path.submit({})
+    result.get(timeout=30)
+    engine_task = f"agents.engine.{path.engine}"
+    steps = wait_for(lambda: (seen := probed(result.id)) and seen[-1].startswith("outcome:") and seen)
+    expected = [f"publish:{engine_task}", f"before:{engine_task}", f"outcome:success:{path.hooks_path}"]
+    if path.name == "router":  # the routing task's own publish and start come first
+        expected = ["publish:agents.route", "before:agents.route", *expected]
+    assert steps == expected
+
+
 def test_router_refusal_runs_the_errback(batch_worker: None, redis_client: Any) -> None:
     """Only the router refuses requests; its refusals take the same follow-up steps."""
     from tasks import route

@@ -272,6 +272,17 @@ def test_a_batch_engine_replies_to_the_reply_to_header(bridge: BridgeRunner, red
     assert {row["engine"] for row in rows.values()} == {"analysis"}
 
 
+def test_an_engine_the_bridge_has_no_code_for_is_reached_by_its_card(
+    bridge: BridgeRunner, late_worker: None, redis_client: Any
+) -> None:
+    msg_id = f"late-{time.time_ns()}"
+    bridge.start()
+    publish([("events.late_arrival.hello", b'{"n": 3}', {"Nats-Msg-Id": msg_id})])
+    task_id = task_id_for(Event("events.late_arrival.hello", b'{"n": 3}', {"Nats-Msg-Id": msg_id}))
+    row = wait_for_history([task_id])[task_id]
+    assert (row["status"], row["engine"], row["result"]["payload"]) == ("success", "late", {"n": 3})
+
+
 def test_sigterm_mid_stream_finishes_the_batch_and_a_new_bridge_continues(
     bridge: BridgeRunner, redis_client: Any
 ) -> None:
