@@ -6,15 +6,12 @@ import asyncio
 import time
 from typing import Any
 
-import structlog
 from pydantic import ValidationError
 
 from agents import aio
 from agents.base import BaseAgent
 from agents.errors import InvalidRequest, RequestTimeout, UnknownCapability
 from agents.models import TaskRequest
-
-log = structlog.get_logger("agents.execution")
 
 
 def describe_validation_error(exc: ValidationError) -> str:

@@ -111,7 +111,8 @@ def _direct_sender(refused: dict[str, str]) -> Callable[[list[str], dict[str, An
                 outgoing.append(Outgoing(request, routing.decide(request.capability)))
             except AgentsError as exc:
                 refused[task_id] = type(exc).__name__
-        publisher.publish(outgoing)
+        for item, error in publisher.publish(outgoing):  # could not become a message
+            refused[item.request.task_id] = type(error).__name__
 
     return send_batch
 

@@ -31,12 +31,11 @@ from celery.exceptions import TaskRevokedError, TimeLimitExceeded
 from kombu.message import Message
 
 from agents.errors import UnsupportedOption
-from agents.names import REDELIVERED_HEADER
 from agents.statuses import FAILED, REVOKED
 from tasks.internals.billiard import unwrap
 from tasks.internals.celery import is_revoked, prefetch_restored, rate_limit_bucket
 from tasks.outage import UNREACHABLE
-from tasks.pipeline.delivery import CELERY_CONTEXT_FIELDS, Delivery, Outcome
+from tasks.pipeline.delivery import Delivery, Outcome, delivery_from_fields
 from tasks.pipeline.registry import pipeline
 from tasks.transport import ack_many
 
@@ -97,27 +96,9 @@ def delivery_of(message: Message, body: Any, worker: str, events: bool) -> Deliv
     """The Delivery of one task message (protocol 2: headers, then args, kwargs and embed)."""
     headers = message.headers or {}
     args, kwargs, embed = message.decode() if body is None else body
-    info = message.delivery_info or {}
-    embed = embed or {}
-    celery = {}
-    for name in CELERY_CONTEXT_FIELDS:
-        value = headers.get(name, embed.get(name))
-        if value not in (None, [], (), False):  # group_index 0 is a value
-            celery[name] = value
-    return Delivery(
-        id=headers["id"],
-        task=headers["task"],
-        args=tuple(args),
-        kwargs=dict(kwargs or {}),
-        retries=int(headers.get("retries") or 0),
-        priority=(message.properties or {}).get("priority"),
-        queue=str(info.get("routing_key") or ""),
-        worker=worker,
-        events=events,
-        redelivered=bool(headers.get(REDELIVERED_HEADER) or info.get(REDELIVERED_HEADER)),
-        headers={k: v for k, v in headers.items() if k.startswith("agents_")},
-        celery=celery,
-    )
+    fields = headers | (embed or {}) | {"args": args, "kwargs": kwargs}
+    info = (message.delivery_info or {}) | {"priority": (message.properties or {}).get("priority")}
+    return delivery_from_fields(headers["task"], fields, info, worker=worker, events=events)
 
 
 class _Batcher:

@@ -11,7 +11,7 @@ from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded, TaskRevokedError, TimeLimitExceeded
 
-from agents.names import PUBLISH_ID_HEADER, REPLY_SUBJECT_HEADER, engine_of
+from agents.names import PUBLISH_ID_HEADER, REDELIVERED_HEADER, REPLY_SUBJECT_HEADER, engine_of
 from agents.statuses import SUCCESS
 
 # Celery's request fields that chains, chords, errbacks and link callbacks need after a request
@@ -59,6 +59,28 @@ class Delivery:
     def publish_id(self) -> str | None:
         """Id of this published message (bridged tasks), for the duplicate-publish claim."""
         return self.headers.get(PUBLISH_ID_HEADER) or None
+
+
+def delivery_from_fields(
+    task_name: str, fields: dict[str, Any], info: dict[str, Any], *, worker: str = "", events: bool = False
+) -> Delivery:
+    """A Delivery from Celery's request fields (message headers, embed, args and kwargs, as a
+    task's request context holds them) and the message's delivery info."""
+    return Delivery(
+        id=fields["id"],
+        task=task_name,
+        args=tuple(fields.get("args") or ()),
+        kwargs=dict(fields.get("kwargs") or {}),
+        retries=int(fields.get("retries") or 0),
+        priority=info.get("priority"),
+        queue=str(info.get("routing_key") or ""),
+        worker=worker or str(fields.get("hostname") or ""),
+        events=events,
+        redelivered=bool(info.get(REDELIVERED_HEADER) or fields.get(REDELIVERED_HEADER)),
+        headers={k: v for k, v in fields.items() if k.startswith("agents_") and v is not None},
+        # Unset fields stay out (group_index 0 is a value), so most requests carry none.
+        celery={k: v for k in CELERY_CONTEXT_FIELDS if (v := fields.get(k)) not in (None, [], (), False)},
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,9 +26,9 @@ from celery.signals import (
 )
 from celery.worker.request import Request
 
-from agents.names import REDELIVERED_HEADER, is_platform_task
+from agents.names import is_platform_task
 from agents.statuses import FAILED, RETRYING, REVOKED, SUCCESS
-from tasks.pipeline.delivery import CELERY_CONTEXT_FIELDS, Delivery, Outcome, Published
+from tasks.pipeline.delivery import Delivery, Outcome, Published, delivery_from_fields
 from tasks.pipeline.registry import pipeline
 
 # Start of each running traced task in this process (prerun and the outcome share the process).
@@ -40,23 +40,6 @@ _received: WeakValueDictionary[str, Request] = WeakValueDictionary()
 # for the same job): the ids already reported, oldest first, bounded.
 _timed_out: OrderedDict[str, None] = OrderedDict()
 _TIMED_OUT_KEPT = 10_000
-
-
-def delivery_from_fields(task_name: str, fields: dict[str, Any], info: dict[str, Any]) -> Delivery:
-    """A Delivery from Celery's request fields (message headers and embed) and delivery info."""
-    return Delivery(
-        id=fields["id"],
-        task=task_name,
-        args=tuple(fields.get("args") or ()),
-        kwargs=dict(fields.get("kwargs") or {}),
-        retries=int(fields.get("retries") or 0),
-        priority=info.get("priority"),
-        queue=str(info.get("routing_key") or ""),
-        worker=str(fields.get("hostname") or ""),
-        redelivered=bool(info.get(REDELIVERED_HEADER) or fields.get(REDELIVERED_HEADER)),
-        headers={k: v for k, v in fields.items() if k.startswith("agents_") and v is not None},
-        celery={k: v for k in CELERY_CONTEXT_FIELDS if (v := fields.get(k)) not in (None, [], ())},
-    )
 
 
 def traced_delivery(task: Task) -> Delivery:
