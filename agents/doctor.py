@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from agents.settings import Settings
+from agents.statuses import FAILED
 
 # The seed's TaskFailureRate alert fires above 5% failures.
 FAILURE_RATIO_LIMIT = 0.05
@@ -107,7 +108,7 @@ def check_tasks(settings: Settings) -> Check:
     counts = history.status_counts(hour)
     errors = history.recent_errors(hour, limit=5)
     total = sum(counts.values())
-    failed = counts.get("failed", 0)
+    failed = counts.get(FAILED, 0)
     ratio = failed / total if total else 0.0
     ok = total < MIN_TASKS_FOR_RATIO or ratio <= FAILURE_RATIO_LIMIT
     detail = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "no tasks"

@@ -7,6 +7,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from agents.statuses import SUCCESS
+
 
 def percentile(sorted_values: list[float], fraction: float) -> float:
     """Nearest-rank percentile of an already sorted list (0.0 when empty)."""
@@ -51,13 +53,11 @@ def summarise(
     offered_rate: float, outcomes: list[Outcome], first_sent: float, last_finished: float
 ) -> LoadReport:
     """Fold per-request outcomes into the report; achieved rate counts successes per second."""
-    succeeded = [o for o in outcomes if o.status == "success"]
+    succeeded = [o for o in outcomes if o.status == SUCCESS]
     lost = sum(1 for o in outcomes if o.status is None)
     latencies = sorted(o.latency_ms for o in succeeded if o.latency_ms is not None)
     span = max(last_finished - first_sent, 1e-9)
-    errors = Counter(
-        o.error_kind or o.status or "lost" for o in outcomes if o.status not in ("success", None)
-    )
+    errors = Counter(o.error_kind or o.status or "lost" for o in outcomes if o.status not in (SUCCESS, None))
     return LoadReport(
         offered_rate=offered_rate,
         achieved_rate=round(len(succeeded) / span, 1),

@@ -23,7 +23,7 @@ from agents.errors import AgentsError
 from agents.loadstats import LoadReport, Outcome, summarise
 from agents.names import ROUTE_TASK, ROUTER_QUEUE
 from agents.recorder import collecting
-from agents.statuses import FINAL_STATUSES
+from agents.statuses import FINAL_STATUSES, REJECTED, SUCCESS
 from db.session import get_engine
 
 Via = Literal["route", "direct", "nats"]
@@ -194,7 +194,7 @@ def outcomes(scheduled: dict[str, float], final: dict[str, Any]) -> tuple[list[O
             continue
         status, finished, error = final[task_id]
         latency = (float(finished) - sent_at) * 1000 if finished is not None else None
-        if status == "success" and finished is not None:
+        if status == SUCCESS and finished is not None:
             last = max(last, float(finished))
         kind = str(error).split(":", 1)[0] if error else None
         results.append(Outcome(status, latency, kind))
@@ -207,7 +207,7 @@ def run(plan: LoadPlan, on_sent: Callable[[int], None], on_recorded: Callable[[i
     scheduled = send(plan, on_sent, refused)
     waiting = {task_id: at for task_id, at in scheduled.items() if task_id not in refused}
     final = collect(waiting, plan.drain_timeout, on_recorded)
-    final |= {task_id: ("rejected", None, kind) for task_id, kind in refused.items()}
+    final |= {task_id: (REJECTED, None, kind) for task_id, kind in refused.items()}
     results, last = outcomes(scheduled, final)
     first = min(scheduled.values()) if scheduled else time.time()
     return summarise(plan.rate, results, first, last or time.time())

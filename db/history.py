@@ -11,7 +11,7 @@ from sqlalchemy import Boolean, and_, case, false, func, literal_column, select,
 from sqlalchemy.dialects.postgresql import insert
 
 from agents.lifecycle import digest
-from agents.statuses import FINAL_STATUSES
+from agents.statuses import FINAL_STATUSES, PROCESSING
 from db.models import TaskResult
 from db.session import get_engine
 
@@ -107,7 +107,7 @@ def stuck(older_than: timedelta, limit: int = 1000) -> list[TaskResult]:
     cutoff = datetime.now(UTC) - older_than
     query = (
         select(TaskResult)
-        .where(TaskResult.status == "processing", TaskResult.started_at < cutoff)
+        .where(TaskResult.status == PROCESSING, TaskResult.started_at < cutoff)
         .order_by(TaskResult.started_at)
         .limit(limit)
     )
@@ -143,7 +143,7 @@ def mark(task_id: str, *, status: str, error: str, retries_increment: int = 0) -
         values["retries"] = TaskResult.retries + retries_increment
     statement = (
         update(TaskResult)
-        .where(TaskResult.task_id == task_id, TaskResult.status == "processing")
+        .where(TaskResult.task_id == task_id, TaskResult.status == PROCESSING)
         .values(**values)
     )
     with get_engine().begin() as connection:
