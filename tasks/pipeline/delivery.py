@@ -78,9 +78,16 @@ def delivery_from_fields(
         events=events,
         redelivered=bool(info.get(REDELIVERED_HEADER) or fields.get(REDELIVERED_HEADER)),
         headers={k: v for k, v in fields.items() if k.startswith("agents_") and v is not None},
-        # Unset fields stay out (group_index 0 is a value), so most requests carry none.
-        celery={k: v for k in CELERY_CONTEXT_FIELDS if (v := fields.get(k)) not in (None, [], (), False)},
+        # Unset fields stay out, so most requests carry none.
+        celery={k: v for k in CELERY_CONTEXT_FIELDS if _is_set(v := fields.get(k))},
     )
+
+
+def _is_set(value: Any) -> bool:
+    # Not `value not in (None, False, ...)`: 0 == False, and group_index 0 is a chord's first part.
+    if value is None or value is False:
+        return False
+    return not (isinstance(value, list | tuple) and not value)
 
 
 @dataclass(frozen=True, slots=True)
