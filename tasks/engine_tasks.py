@@ -19,7 +19,7 @@ from agents.execution import execute
 from agents.limits import hard_limit, soft_limit
 from agents.names import engine_task_name
 from tasks.app import app
-from tasks.batching import BatchTask
+from tasks.batching import POOL_RECOVERY_SECONDS, BatchTask
 from tasks.pipeline.delivery import Delivery
 from tasks.pipeline.guards import admit
 from tasks.pipeline.registry import pipeline
@@ -67,7 +67,17 @@ def register_engine_task(engine: BaseAgent) -> Task:
             raise self.retry(exc=exc, countdown=countdown, max_retries=config.max_retries) from None
 
     run_engine.__doc__ = f"Run engine {engine.name!r} ({', '.join(engine.capabilities)})."
-    task: Task = app.task(bind=True, max_retries=config.max_retries, **options)(run_engine)
+    task: Task = app.task(
+        bind=True,
+        max_retries=config.max_retries,
+        # A request whose pool process died (OOM, a poison payload) runs again after a pause, as a
+        # retry within max_retries; the last loss fails it with WorkerLostError. Requeued at once
+        # instead, it can reach the pool before the dead process is replaced and sit there until
+        # its hard time limit (seen with celery 5.7, billiard 4.3.2): the pause avoids that.
+        retry_on_worker_lost=True,
+        default_retry_delay=POOL_RECOVERY_SECONDS,
+        **options,
+    )(run_engine)
     return task
 
 

@@ -55,14 +55,22 @@ def test_a_message_that_kills_its_batch_fails_alone(batch_worker: None, redis_cl
 def test_a_message_that_kills_its_process_fails_on_a_per_request_engine(
     fleet: str, redis_client: Any
 ) -> None:
+    from billiard.exceptions import TimeLimitExceeded, WorkerLostError
+
     from tasks import engine_task
 
+    # Celery's own task_retry_on_worker_lost: retried after a pause, within max_retries (3). Now
+    # and then Celery hands a retry to the pool while it replaces the dead process and the retry
+    # waits there until its hard time limit (celery 5.7, billiard 4.3.2): it still fails alone.
     poison = engine_task("flaky").delay({"payload": {"crash": True}})
-    with pytest.raises(PoisonMessage, match="delivered 4 times"):
+    with pytest.raises((WorkerLostError, TimeLimitExceeded)):
         poison.get(timeout=60)
     row = wait_for_history([poison.id])[poison.id]
-    assert row["status"] == "failed" and row["error"].startswith("PoisonMessage")
-    assert outcomes(poison.id) == ["outcome:failed:tracer"]
+    assert row["status"] == "failed"
+    assert row["error"].split(":")[0] in ("WorkerLostError", "TimeLimitExceeded")
+    seen = outcomes(poison.id)
+    assert "outcome:failed:tracer" in seen and len(seen) <= 2 * (3 + 1)
+    assert all(entry in ("outcome:retrying:tracer", "outcome:failed:tracer") for entry in seen)
     assert engine_task("flaky").delay({"payload": {}}).get(timeout=30)["ok"] is True
 
 

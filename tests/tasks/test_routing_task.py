@@ -109,4 +109,8 @@ def test_breaker_opens_after_failures_and_recovers(fleet: str, redis_client) -> 
         route.delay({"capability": "flaky"}).get(timeout=20)
     time.sleep(2.2)  # BREAKER_RESET_TIMEOUT_SECONDS=2: half-open, trial traffic allowed
     assert route.delay({"capability": "flaky"}).get(timeout=20)["ok"] is True
+    # The sample is recorded just after the result (the hooks run on Celery's task_success).
+    deadline = time.monotonic() + 5
+    while breakers().health("flaky").breaker is not BreakerState.CLOSED and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert breakers().health("flaky").breaker is BreakerState.CLOSED
