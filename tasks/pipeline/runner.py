@@ -1,7 +1,7 @@
 """Runs engine requests through the pipeline: guards, the handler, the outcome, the hooks.
 
-`run_engine_batch` is a batch engine's whole task; per-request engines run `decide_outcome`'s
-same rules inside Celery's tracer (tasks/engine_tasks.py) and reach the hooks through
+`run_engine_batch` is a batch engine's whole task; per-request engines apply the same guards
+and `retry_after` inside Celery's tracer (tasks/engine_tasks.py) and reach the hooks through
 tasks/pipeline/signals.py.
 """
 
