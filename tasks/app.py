@@ -8,6 +8,7 @@ from __future__ import annotations
 from celery import Celery
 
 from agents.logs import configure_logging
+from tasks.pool_watch import PromptReaping
 
 configure_logging()
 
@@ -23,3 +24,4 @@ app = Celery(
     ],
 )
 app.config_from_object("celeryconfig")
+app.steps["worker"].add(PromptReaping)

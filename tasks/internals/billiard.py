@@ -1,9 +1,10 @@
-"""Private parts of billiard (Celery's process pool) used by batch tasks. Checked with billiard 4.3.2."""
+"""Private parts of billiard and the prefork pool (batch tasks, pool watch). Checked with billiard 4.3.2."""
 
 from __future__ import annotations
 
 from billiard.einfo import ExceptionWithTraceback
 from billiard.pool import Pool
+from celery.concurrency.asynpool import AsynPool
 from celery.concurrency.base import BasePool
 
 from tasks.internals import PrivatePart
@@ -39,6 +40,19 @@ PARTS = [
         ),
         "a batch runs as one pool call with its own callbacks and the task's time limits",
     ),
+    PrivatePart(
+        AsynPool,
+        "_event_process_exit",
+        ("self", "hub", "proc"),
+        "run when a pool process's sentinel is readable; tasks/pool_watch.py re-checks after it",
+    ),
+    PrivatePart(
+        Pool,
+        "_join_exited_workers",
+        ("self", "shutdown"),
+        "what maintain_pool runs to find exited processes and fail their jobs as WorkerLostError",
+    ),
+    PrivatePart(Pool, "_pool", "instance", "the pool's processes; a dead one stays listed until reaped"),
     PrivatePart(
         BasePool,
         "apply_async",
