@@ -124,6 +124,15 @@ class Settings(BaseSettings):
     )
     flower_port: int = Field(5555, ge=1, le=65535, description="Flower port for `make run`.")
     log_level: str = Field("INFO", description="Log level of workers and CLI.")
+    # Observability (issue 10): the exporter, worker health endpoints.
+    exporter_port: int = Field(9808, ge=1, le=65535, description="`agents exporter` serves /metrics here.")
+    exporter_url: str = Field("http://127.0.0.1:9808", description="Where the exporter answers.")
+    worker_offline_after_seconds: float = Field(
+        300.0, gt=0, description="The exporter drops a worker's series this long after its last heartbeat."
+    )
+    health_port: int = Field(
+        8080, ge=0, le=65535, description="Each worker serves /health and /metrics here (0: off)."
+    )
 
     @field_validator("agent_engines", "agent_hooks")
     @classmethod

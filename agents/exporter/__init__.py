@@ -1,0 +1,1 @@
+"""`agents exporter`: the platform's Prometheus metrics, read from Redis and PostgreSQL at scrape time."""
