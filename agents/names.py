@@ -51,6 +51,8 @@ KEY_PREFIX = "agents:"
 LIVE_WORKERS_KEY = KEY_PREFIX + "workers"  # sorted set "engine|host" -> heartbeat expiry
 ENGINE_INFO_KEY = KEY_PREFIX + "engines"  # hash engine -> JSON card (capabilities, queue_size)
 COUNTERS_KEY = KEY_PREFIX + "counters"  # hash "<kind>" -> count (router rejections)
+# Prometheus counters and histograms counted at the source (agents/telemetry), read by the exporter.
+METRICS_KEY = KEY_PREFIX + "metrics"
 # Lifecycle records wait here until a history writer moves them to PostgreSQL.
 HISTORY_PENDING_KEY = KEY_PREFIX + "history:pending"
 HISTORY_WRITERS_KEY = KEY_PREFIX + "history:writers"  # sorted set writer id -> liveness expiry

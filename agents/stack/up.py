@@ -35,7 +35,7 @@ from agents.worker import worker_argv
 
 console = Console()
 # Ports a developer expects; a busy one falls back to a free port.
-PREFERRED_PORTS = {"redis": 6379, "postgres": 5432, "nats": 4222}
+PREFERRED_PORTS = {"redis": 6379, "postgres": 5432, "nats": 4222, "exporter": 9808}
 WORKER_GRACE_SECONDS = 30.0
 
 _ROUTE_CALL = (
@@ -116,12 +116,21 @@ def write_stack_env(path: Path, values: dict[str, str]) -> None:
     path.chmod(0o600)
 
 
-def start_celery(settings: Settings, env: dict[str, str]) -> list[Child]:
-    """A worker per engine, then beat and Flower, each logging to `.agents/logs/`."""
+def health_urls(ports: dict[str, int]) -> dict[str, str]:
+    """HEALTH_URL_<ENGINE> for each worker's health port, as written to stack.env."""
+    return {f"HEALTH_URL_{name.upper()}": f"http://127.0.0.1:{port}/health" for name, port in ports.items()}
+
+
+def start_celery(settings: Settings, env: dict[str, str], health_ports: dict[str, int]) -> list[Child]:
+    """A worker per engine (each with its own health port), then beat, the bridge, the history
+    writer, the exporter and Flower, each logging to `.agents/logs/`."""
     logs = settings.agents_home / "logs"
     logs.mkdir(exist_ok=True)
     celery = [sys.executable, "-m", "celery", "-A", "tasks"]
-    children = [Child(name, worker_argv(name), logs / f"{name}.log", env) for name in engines()]
+    children = [
+        Child(name, worker_argv(name), logs / f"{name}.log", env | {"HEALTH_PORT": str(health_ports[name])})
+        for name in engines()
+    ]
     children.append(
         Child("beat", [*celery, "beat", "--loglevel", settings.log_level,
                        "--schedule", str(settings.agents_home / "celerybeat-schedule"),
@@ -134,6 +143,9 @@ def start_celery(settings: Settings, env: dict[str, str]) -> list[Child]:
         # Lifecycle records wait in Redis until this writer moves them to PostgreSQL.
         writer = [sys.executable, "-m", "agents.cli", "history-writer"]
         children.append(Child("history", writer, logs / "history.log", env))
+    # Prometheus metrics of the whole platform (agents/exporter), read from Redis and PostgreSQL.
+    exporter = [sys.executable, "-m", "agents.cli", "exporter"]
+    children.append(Child("exporter", exporter, logs / "exporter.log", env))
     flower = [*celery, "flower", "--address=127.0.0.1", f"--port={settings.flower_port}"]
     # Flower binds loopback only; without basic auth its JSON API would answer 401 to local scripts.
     flower_env = env if settings.flower_basic_auth else env | {"FLOWER_UNAUTHENTICATED_API": "true"}
@@ -179,7 +191,8 @@ def print_pieces(servers: list[ServerProcess], urls: dict[str, str], children: l
             "beat": "periodic jobs",
             "bridge": "NATS events",
             "history": "Redis -> PostgreSQL",
-        }.get(child.name, f"queue {child.name}")
+            "exporter": f"{urls['EXPORTER_URL']}/metrics",
+        }.get(child.name, f"queue {child.name}, {urls.get(f'HEALTH_URL_{child.name.upper()}', '')}")
         rows.append((child.name, where, f"pid {child.pid}", _shown(child.log_path)))
     width = max(len(r[1]) for r in rows)
     for name, where, pid, log in rows:
@@ -212,12 +225,17 @@ def run_stack() -> int:
         urls["FLOWER_URL"] = f"http://127.0.0.1:{base.flower_port}"
         if base.flower_basic_auth:
             urls["FLOWER_BASIC_AUTH"] = base.flower_basic_auth
+        exporter_port = base.exporter_port if "exporter_port" in from_env else _port("exporter")
+        urls["EXPORTER_PORT"] = str(exporter_port)
+        urls["EXPORTER_URL"] = f"http://127.0.0.1:{exporter_port}"
+        health_ports = {name: free_port() for name in engines()}
+        urls |= health_urls(health_ports)
         write_stack_env(stack_env, urls)
         get_settings.cache_clear()
         console.print("applying database migrations ...")
         migrate_database()
         env = {**os.environ, **urls, "AGENTS_HOME": str(home)}
-        children = start_celery(get_settings(), env)
+        children = start_celery(get_settings(), env, health_ports)
         print_pieces(servers, urls, children)
         report = health.wait_until_healthy(get_settings(), list(engines()), lambda: stop_requested)
         console.print(report.line())

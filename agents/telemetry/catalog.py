@@ -83,9 +83,7 @@ ROUTING_LATENCY = Metric(
     "agent_routing_latency_seconds", "histogram", "Seconds the router spent deciding per request.", (),
     ROUTING_BUCKETS,
 )  # fmt: skip
-HISTORY_BACKLOG = Metric(
-    "agent_history_backlog", "gauge", "Lifecycle records not yet written to PostgreSQL."
-)
+HISTORY_BACKLOG = Metric("agent_history_backlog", "gauge", "Lifecycle records not yet written to PostgreSQL.")
 DB_QUERY_DURATION = Metric(
     "agent_db_query_duration_seconds", "histogram", "Seconds per history batch upsert.", ("query",),
     DB_BUCKETS,
