@@ -16,11 +16,14 @@ from typing import Any
 import structlog
 
 from agents.catalog import engines
-from agents.connections import registry
+from agents.connections import redis_client, registry
 from agents.limits import hard_limit
+from agents.recorder import count
 from agents.registry import EngineCard, engine_card
 from agents.settings import get_settings
-from agents.statuses import FAILED, QUEUED
+from agents.statuses import FAILED, QUEUED, RETRYING
+from agents.telemetry.catalog import AGENT_TASKS
+from agents.telemetry.tally import Tally
 
 log = structlog.get_logger("agents.reaper")
 # Re-queues one stuck request: (the engine's card, the request, its task id, its retries so far).
@@ -67,6 +70,8 @@ def reap(requeue: Requeue, now: datetime | None = None) -> dict[str, int]:
     cards = known_cards()
     shortest = min(stuck_after(card) for card in cards.values())
     counts = {"requeue": 0, "fail": 0, "wait": 0}
+    # agent_tasks_total follows the rows this changes (a requeue is a retry), as the pipeline's do.
+    tally = Tally()
     for row in history.stuck(shortest):
         verdict = judge(row, now, cards)
         counts[verdict.action] += 1
@@ -78,9 +83,11 @@ def reap(requeue: Requeue, now: datetime | None = None) -> dict[str, int]:
                 "priority": row.priority or 2,
             }
             requeue(cards[str(row.engine)], request, row.task_id, (row.retries or 0) + 1)
-            history.mark(row.task_id, status=QUEUED, error=verdict.reason, retries_increment=1)
-        elif verdict.action == "fail":
-            history.mark(row.task_id, status=FAILED, error=verdict.reason)
+            if history.mark(row.task_id, status=QUEUED, error=verdict.reason, retries_increment=1):
+                tally.inc(AGENT_TASKS, (str(row.engine or "unknown"), RETRYING))
+        elif verdict.action == "fail" and history.mark(row.task_id, status=FAILED, error=verdict.reason):
+            tally.inc(AGENT_TASKS, (str(row.engine or "unknown"), FAILED))
         if verdict.action != "wait":
             log.warning("stuck_task", task_id=row.task_id, action=verdict.action, reason=verdict.reason)
+    count(redis_client(), tally)
     return counts

@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 
 import redis
 import structlog
@@ -27,6 +28,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from agents.lifecycle import LifecycleEvent, merge
 from agents.names import HISTORY_PENDING_KEY, HISTORY_WRITERS_KEY, history_inflight_key
 from agents.settings import get_settings
+from agents.telemetry.store import add_to
+from agents.telemetry.tally import Tally
 
 log = structlog.get_logger("agents.recorder")
 WRITER_TTL_SECONDS = 30.0
@@ -59,7 +62,15 @@ return moved
 """
 
 
-_collector: ContextVar[list[LifecycleEvent] | None] = ContextVar("lifecycle_collector", default=None)
+@dataclass(slots=True)
+class Held:
+    """Writes held while `collecting()` is open: lifecycle events and metric increments."""
+
+    events: list[LifecycleEvent] = field(default_factory=list)
+    tally: Tally = field(default_factory=Tally)
+
+
+_collector: ContextVar[Held | None] = ContextVar("lifecycle_collector", default=None)
 
 
 def record(client: redis.Redis, events: Sequence[LifecycleEvent]) -> None:
@@ -68,26 +79,59 @@ def record(client: redis.Redis, events: Sequence[LifecycleEvent]) -> None:
         return
     held = _collector.get()
     if held is not None:
-        held.extend(events)
+        held.events.extend(events)
         return
-    client.rpush(HISTORY_PENDING_KEY, *(_encode(e) for e in events))
+    _write(client, events, None)
+
+
+def count(client: redis.Redis, tally: Tally) -> None:
+    """Add metric increments (agents/telemetry), with the held events when `collecting()` is open."""
+    if not tally:
+        return
+    held = _collector.get()
+    if held is not None:
+        held.tally.merge(tally)
+        return
+    _write(client, (), tally)
 
 
 @contextmanager
-def collecting(client: redis.Redis) -> Iterator[list[LifecycleEvent]]:
-    """Hold the events recorded inside the block and append them in one round trip at its end.
+def collecting(client: redis.Redis) -> Iterator[Held]:
+    """Hold the events and counts recorded inside the block and write them in one round trip at
+    its end.
 
-    Batch publishers (the router, the bridge, the load generator) use it so that recording
-    "queued" costs one RPUSH per batch instead of one per message. An exception inside the
-    block records nothing: the batch was not published either.
+    Batch publishers (the router, the bridge, the load generator) and every step of the
+    pipeline use it, so recording "queued" and counting it costs one round trip per batch
+    instead of one per message. An exception inside the block records nothing: the batch was
+    not published (or processed) either.
     """
-    held: list[LifecycleEvent] = []
+    held = Held()
     token = _collector.set(held)
     try:
         yield held
     finally:
         _collector.reset(token)
-    record(client, held)
+    outer = _collector.get()
+    if outer is not None:  # nested: the outer block writes everything once
+        outer.events.extend(held.events)
+        outer.tally.merge(held.tally)
+        return
+    _write(client, held.events, held.tally)
+
+
+def _write(client: redis.Redis, events: Sequence[LifecycleEvent], tally: Tally | None) -> None:
+    if not events and not tally:
+        return
+    if not tally:
+        client.rpush(HISTORY_PENDING_KEY, *(_encode(e) for e in events))
+        return
+    # The record and its counts in one round trip; MULTI so that a record is never written
+    # without its count (the exporter's counters must match task_results).
+    pipe = client.pipeline(transaction=True)
+    if events:
+        pipe.rpush(HISTORY_PENDING_KEY, *(_encode(e) for e in events))
+    add_to(pipe, tally)
+    pipe.execute()
 
 
 def _encode(event: LifecycleEvent) -> str:

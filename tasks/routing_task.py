@@ -12,17 +12,22 @@ Backpressure) through the pipeline's hooks, as does a request whose message cann
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
 import structlog
 
+from agents.connections import redis_client
 from agents.errors import REJECTION_ERRORS, AgentsError
 from agents.execution import parse_request
 from agents.names import ROUTE_FLUSH_EVERY, ROUTE_TASK, ROUTER_QUEUE
+from agents.recorder import collecting, count
 from agents.routing.batch import BatchRouting
 from agents.statuses import FAILED, REJECTED
+from agents.telemetry.catalog import ROUTING_LATENCY
+from agents.telemetry.tally import Tally
 from tasks.app import app
 from tasks.batching import BatchTask
 from tasks.outage import UNREACHABLE
@@ -65,7 +70,9 @@ def route_batch(deliveries: Sequence[Delivery], publisher: TaskPublisher) -> lis
     routing = BatchRouting()
     outgoing: list[Outgoing] = []
     by_id = {d.id: d for d in admission.run}
+    latency = Tally()
     for delivery in admission.run:
+        started = time.perf_counter()
         try:
             request = parse_request(delivery.request, task_id=delivery.id)
             decision = routing.decide(request.capability)
@@ -75,15 +82,19 @@ def route_batch(deliveries: Sequence[Delivery], publisher: TaskPublisher) -> lis
         else:
             options = forwarded_options(delivery)
             outgoing.append(Outgoing(request, decision, options=options, headers=dict(delivery.headers)))
-    try:
-        refused = publisher.publish(outgoing)
-    except UNREACHABLE as exc:  # nothing was sent that a redelivery would not fix
-        log.warning("route_publish_failed", count=len(outgoing), error=repr(exc))
-        return [d.id for d in deliveries]
-    for item, error in refused:
-        log.error("route_publish_refused", task_id=item.request.task_id, error=repr(error))
-        outcomes.append(Outcome(by_id[item.request.task_id], FAILED, error=error))
-    steps.after_process(outcomes)
+        latency.observe(ROUTING_LATENCY, (), time.perf_counter() - started)
+    # The queued records, the outcomes' records and every count: one Redis round trip.
+    with collecting(redis_client()):
+        count(redis_client(), latency)
+        try:
+            refused = publisher.publish(outgoing)
+        except UNREACHABLE as exc:  # nothing was sent that a redelivery would not fix
+            log.warning("route_publish_failed", count=len(outgoing), error=repr(exc))
+            return [d.id for d in deliveries]
+        for item, error in refused:
+            log.error("route_publish_refused", task_id=item.request.task_id, error=repr(error))
+            outcomes.append(Outcome(by_id[item.request.task_id], FAILED, error=error))
+        steps.after_process(outcomes)
     return []
 
 

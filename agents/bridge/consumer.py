@@ -219,12 +219,14 @@ def _count_dead(kinds: dict[str, int], rejected: Sequence[tuple[Event, Outcome]]
     """Count dead letters and record each as a `rejected` task in the durable history."""
     from agents.lifecycle import LifecycleEvent
     from agents.names import BRIDGE_TASK, COUNTERS_KEY
-    from agents.recorder import record
+    from agents.recorder import collecting, count, record
     from agents.statuses import REJECTED
+    from agents.telemetry.catalog import AGENT_TASKS
+    from agents.telemetry.tally import Tally
 
     pipe = redis_client().pipeline(transaction=False)
-    for kind, count in kinds.items():
-        pipe.hincrby(COUNTERS_KEY, f"dead_letter:{kind}", count)
+    for kind, how_many in kinds.items():
+        pipe.hincrby(COUNTERS_KEY, f"dead_letter:{kind}", how_many)
     pipe.execute()
     now = time.time()
     events = [
@@ -239,4 +241,8 @@ def _count_dead(kinds: dict[str, int], rejected: Sequence[tuple[Event, Outcome]]
         )
         for event, outcome in rejected
     ]
-    record(redis_client(), events)
+    tally = Tally()
+    tally.inc(AGENT_TASKS, ("bridge", REJECTED), len(events))
+    with collecting(redis_client()):  # the rows and their count in one round trip
+        record(redis_client(), events)
+        count(redis_client(), tally)

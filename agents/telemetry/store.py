@@ -28,5 +28,9 @@ def write(client: redis.Redis, tally: Tally) -> None:
 
 def read(client: redis.Redis) -> Decoded:
     """Every counter and histogram written so far."""
-    raw = client.hgetall(METRICS_KEY)
-    return decode((k.decode(), v.decode()) for k, v in raw.items())
+    raw: dict[Any, Any] = client.hgetall(METRICS_KEY)
+    return decode((_text(k), _text(v)) for k, v in raw.items())
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -123,6 +123,7 @@ class Published:
     task: str
     args: tuple[Any, ...] = ()
     kwargs: dict[str, Any] = field(default_factory=dict)
+    queue: str = ""  # the routing key it was sent with (the queue's name)
 
 
 def describe_failure(exception: BaseException) -> str:

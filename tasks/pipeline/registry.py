@@ -14,7 +14,9 @@ from typing import Any
 
 import structlog
 
+from agents.connections import redis_client
 from agents.errors import EngineConfigError
+from agents.recorder import collecting
 from agents.settings import get_settings
 from tasks.outage import UNREACHABLE
 from tasks.pipeline.delivery import Delivery, Outcome, Published
@@ -50,17 +52,19 @@ class Pipeline:
             self._run("after_skip", deliveries, reason, by_tracer=by_tracer)
 
     def _run(self, step: str, items: Sequence[Any], *args: Any, by_tracer: bool) -> None:
-        for hook in self.hooks:
-            if by_tracer and hook.tracer_does_it:
-                continue
-            try:
-                getattr(hook, step)(items, *args)
-            except UNREACHABLE:
-                raise
-            except Exception as exc:  # one broken concern must not take the others down
-                log.exception(
-                    "hook_failed", hook=type(hook).__name__, step=step, count=len(items), error=repr(exc)
-                )
+        # The step's lifecycle records and metric counts go to Redis in one round trip at its end.
+        with collecting(redis_client()):
+            for hook in self.hooks:
+                if by_tracer and hook.tracer_does_it:
+                    continue
+                try:
+                    getattr(hook, step)(items, *args)
+                except UNREACHABLE:
+                    raise
+                except Exception as exc:  # one broken concern must not take the others down
+                    log.exception(
+                        "hook_failed", hook=type(hook).__name__, step=step, count=len(items), error=repr(exc)
+                    )
 
 
 def load_hook(path: str) -> Hook:
@@ -83,15 +87,18 @@ def builtin_hooks() -> list[Hook]:
     from tasks.pipeline.bridge_reply import BridgeReplyHook
     from tasks.pipeline.followups import FollowUpHook
     from tasks.pipeline.history import HistoryHook
+    from tasks.pipeline.metrics import MetricsHook
     from tasks.pipeline.rejections import RejectionCountsHook
     from tasks.pipeline.results import ResultHook
     from tasks.pipeline.retries import RetryHook
     from tasks.pipeline.task_events import TaskEventsHook
 
-    # History first (the durable record), results before retries (a fast retry's own result
+    # History first (the durable record; its records and the metrics' counts are written together
+    # at the end of each step), results before retries (a fast retry's own result
     # must not be overwritten by this attempt's RETRY state), callbacks last (as Celery does).
     return [
         HistoryHook(),
+        MetricsHook(),
         BreakerHook(),
         RejectionCountsHook(),
         ResultHook(),

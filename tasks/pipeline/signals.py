@@ -74,12 +74,17 @@ def _finish(delivery: Delivery, status: str, **fields: Any) -> None:
 
 @before_task_publish.connect
 def _published(
-    sender: str | None = None, headers: dict[str, Any] | None = None, body: Any = None, **_: Any
+    sender: str | None = None,
+    headers: dict[str, Any] | None = None,
+    body: Any = None,
+    routing_key: str | None = None,
+    **_: Any,
 ) -> None:
     if not is_platform_task(sender) or headers is None:
         return
     args, kwargs = (body[0], body[1]) if isinstance(body, list | tuple) and len(body) >= 2 else ((), {})
-    pipeline().after_publish([Published(headers["id"], str(sender), tuple(args or ()), dict(kwargs or {}))])
+    args, kwargs = tuple(args or ()), dict(kwargs or {})
+    pipeline().after_publish([Published(headers["id"], str(sender), args, kwargs, queue=routing_key or "")])
 
 
 @task_received.connect

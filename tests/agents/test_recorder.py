@@ -40,7 +40,7 @@ def test_collecting_holds_events_until_the_block_ends(fleet: str, redis_client) 
     with collecting(redis_client) as held:
         for task_id in ids:
             record(redis_client, [LifecycleEvent(task_id, SUCCESS)])
-        assert [e.task_id for e in held] == ids
+        assert [e.task_id for e in held.events] == ids
         time.sleep(0.5)  # the session's history writer polls every 0.2 s: nothing to write yet
         assert all(history.get(t) is None for t in ids)
     wait_for_history(ids, {"success"})
