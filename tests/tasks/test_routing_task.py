@@ -104,6 +104,11 @@ def test_breaker_opens_after_failures_and_recovers(fleet: str, redis_client) -> 
     for _ in range(3):  # BREAKER_FAILURE_THRESHOLD=3 in the tests
         with pytest.raises(RuntimeError, match="asked to fail"):
             engine_task("flaky").delay({"payload": {"fail": True}}).get(timeout=20)
+    # Celery stores the result before its task_failure signal runs the hooks: the third sample
+    # lands just after the caller saw the failure.
+    deadline = time.monotonic() + 5
+    while breakers().health("flaky").breaker is not BreakerState.OPEN and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert breakers().health("flaky").breaker is BreakerState.OPEN
     with pytest.raises(NoLiveEngine, match="circuit breaker open for flaky"):
         route.delay({"capability": "flaky"}).get(timeout=20)
