@@ -167,6 +167,17 @@ def bridge(metrics_port: int | None, metrics_host: str) -> None:
     run(metrics_port, metrics_host)
 
 
+@main.command()
+@click.option("--host", default="0.0.0.0", show_default=True, help="Address to bind (a pod needs 0.0.0.0).")
+@click.option("--port", type=int, default=None, help="Port to serve /metrics on  [default: EXPORTER_PORT]")
+def exporter(host: str, port: int | None) -> None:
+    """Serve the platform's Prometheus metrics (counters, queues, workers, breakers, database)."""
+    from agents.exporter.server import serve
+    from agents.settings import get_settings
+
+    serve(host, port or get_settings().exporter_port)
+
+
 @main.command(name="history-writer")
 def history_writer() -> None:
     """Move lifecycle records from Redis to PostgreSQL in batches until SIGTERM."""

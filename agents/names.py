@@ -49,6 +49,7 @@ REDELIVERED_HEADER = "redelivered"
 # Redis keys (all under one prefix so an operator can find them with SCAN agents:*).
 KEY_PREFIX = "agents:"
 LIVE_WORKERS_KEY = KEY_PREFIX + "workers"  # sorted set "engine|host" -> heartbeat expiry
+WORKER_ACTIVE_KEY = KEY_PREFIX + "workers:active"  # hash host -> requests running (heartbeat)
 ENGINE_INFO_KEY = KEY_PREFIX + "engines"  # hash engine -> JSON card (capabilities, queue_size)
 COUNTERS_KEY = KEY_PREFIX + "counters"  # hash "<kind>" -> count (router rejections)
 # Prometheus counters and histograms counted at the source (agents/telemetry), read by the exporter.

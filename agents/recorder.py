@@ -28,11 +28,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from agents.lifecycle import LifecycleEvent, merge
 from agents.names import HISTORY_PENDING_KEY, HISTORY_WRITERS_KEY, history_inflight_key
 from agents.settings import get_settings
+from agents.telemetry.catalog import DB_QUERY_DURATION
 from agents.telemetry.store import add_to
 from agents.telemetry.tally import Tally
 
 log = structlog.get_logger("agents.recorder")
 WRITER_TTL_SECONDS = 30.0
+HISTORY_UPSERT_QUERY = "history_upsert"  # the `query` label of agent_db_query_duration_seconds
 MAX_BACKOFF_SECONDS = 10.0
 
 _CLAIM = """
@@ -163,8 +165,15 @@ class HistoryWriter:
             return 0
         from db.history import upsert
 
+        started = time.perf_counter()
         upsert(merge(json.loads(item) for item in raw).values())
-        self.client.delete(self.inflight)
+        took = Tally()
+        took.observe(DB_QUERY_DURATION, (HISTORY_UPSERT_QUERY,), time.perf_counter() - started)
+        # The batch is done and its duration counted in one round trip.
+        pipe = self.client.pipeline(transaction=True)
+        pipe.delete(self.inflight)
+        add_to(pipe, took)
+        pipe.execute()
         return len(raw)
 
     def rescue_dead_writers(self) -> int:

@@ -21,6 +21,7 @@ from agents.limits import hard_limit, soft_limit
 from agents.names import (
     ENGINE_INFO_KEY,
     LIVE_WORKERS_KEY,
+    WORKER_ACTIVE_KEY,
     breaker_key,
     engine_task_name,
     queue_keys,
@@ -113,6 +114,11 @@ class Registry:
         members = [member(engine, host) for engine in engines]
         if members:
             self._client.zrem(LIVE_WORKERS_KEY, *members)
+        self._client.hdel(WORKER_ACTIVE_KEY, host)
+
+    def report_active(self, host: str, running: int) -> None:
+        """How many requests this host runs now (celery_worker_tasks_active)."""
+        self._client.hset(WORKER_ACTIVE_KEY, host, running)
 
     def prune(self) -> int:
         """Delete expired heartbeats; returns how many went."""

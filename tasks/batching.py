@@ -51,6 +51,15 @@ DEFAULT_FLUSH_INTERVAL = 0.005
 # with celery 5.7, billiard 4.3.2, concurrency 1), taking innocent requests with it.
 POOL_RECOVERY_SECONDS = 1.0
 
+# Requests of batch tasks handed to the pool and not settled yet, in this worker (the heartbeat
+# reports it with Celery's own active requests as celery_worker_tasks_active).
+_in_pool = 0
+
+
+def requests_in_pool() -> int:
+    """Requests of batch tasks this worker's pool is running now."""
+    return _in_pool
+
 
 @dataclass(slots=True)
 class _Entry:
@@ -194,15 +203,19 @@ class _Batcher:
             return
 
         def settled(requeue: list[str]) -> None:
+            _left_pool(len(entries))
             self._settle(entries, set(requeue))
             if then is not None:
                 then()
 
         def lost(einfo: Any) -> None:
+            _left_pool(len(entries))
             self._lost(entries, einfo)
             if then is not None:
                 then()
 
+        global _in_pool
+        _in_pool += len(entries)
         task = self.task
         self.pool.apply_async(
             run_batch_in_child,
@@ -249,6 +262,11 @@ class _Batcher:
             except Exception as record_exc:
                 log.error("batch_lost_not_recorded", task=self.task.name, error=repr(record_exc))
         self._settle(entries, set())
+
+
+def _left_pool(count: int) -> None:
+    global _in_pool
+    _in_pool = max(0, _in_pool - count)
 
 
 def _when(value: Any) -> datetime | None:

@@ -12,11 +12,13 @@ from typing import Any
 import redis
 import structlog
 from celery.signals import worker_ready, worker_shutdown
+from celery.worker import state as worker_state
 
 from agents.catalog import engines
 from agents.connections import registry
 from agents.registry import EngineCard, engine_card
 from agents.settings import get_settings
+from tasks.batching import requests_in_pool
 
 log = structlog.get_logger("agents.heartbeat")
 
@@ -35,6 +37,7 @@ class Heartbeat(threading.Thread):
         while not self._stop_event.is_set():
             try:
                 registry().announce(self.host, self.cards, settings.heartbeat_ttl_seconds)
+                registry().report_active(self.host, len(worker_state.active_requests) + requests_in_pool())
             except redis.RedisError as exc:
                 log.warning("heartbeat_failed", host=self.host, error=str(exc))
             self._stop_event.wait(settings.heartbeat_interval_seconds)

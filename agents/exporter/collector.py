@@ -1,0 +1,170 @@
+"""What `agents exporter` serves, read at scrape time: the pipeline's counters from Redis, queue
+depths, heartbeats and breakers from the registry, and PostgreSQL's connection use.
+
+Every name, help text and label set comes from agents/telemetry/catalog.py. A server that cannot
+be reached costs its own series (and `agent_redis_up` / `agent_db_up` say 0), not the scrape.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import redis
+import structlog
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from agents.names import LIVE_WORKERS_KEY, MAINTENANCE_QUEUE, WORKER_ACTIVE_KEY, queue_keys
+from agents.recorder import backlog
+from agents.registry import Registry, text
+from agents.routing.decision import BreakerState
+from agents.telemetry import catalog as m
+from agents.telemetry.store import read
+
+log = structlog.get_logger("agents.exporter")
+
+BREAKER_VALUES = {BreakerState.CLOSED: 0.0, BreakerState.HALF_OPEN: 1.0, BreakerState.OPEN: 2.0}
+
+
+def family(metric: m.Metric) -> Any:
+    """An empty prometheus_client family for a catalog entry."""
+    if metric.kind == "counter":
+        return CounterMetricFamily(metric.name, metric.help, labels=metric.labels)
+    if metric.kind == "histogram":
+        return HistogramMetricFamily(metric.name, metric.help, labels=metric.labels)
+    return GaugeMetricFamily(metric.name, metric.help, labels=metric.labels)
+
+
+class WorkerMemory:
+    """Workers seen lately. A worker that stopped cleanly (it withdrew its heartbeat and its
+    `workers:active` entry) goes at once; one that vanished (crash, kill) reports 0 for
+    `offline_after` seconds, then its series go: bounded cardinality, pod names do not pile up."""
+
+    def __init__(self, offline_after: float) -> None:
+        self.offline_after = offline_after
+        self.last_seen: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def update(
+        self, expiries: dict[str, float], reporting: set[str], now: float
+    ) -> tuple[dict[str, bool], set[str]]:
+        """Hostname -> up, given each heartbeat's expiry (Redis clock), the hosts with an active
+        count, and now; plus the hosts forgotten on this call."""
+        with self._lock:  # scrapes run in parallel threads
+            for host, expiry in expiries.items():
+                self.last_seen[host] = max(self.last_seen.get(host, 0.0), min(expiry, now))
+            gone = {
+                host
+                for host, seen in self.last_seen.items()
+                if now - seen > self.offline_after or (host not in expiries and host not in reporting)
+            }
+            for host in gone:
+                del self.last_seen[host]
+            return {host: expiries.get(host, 0.0) > now for host in self.last_seen}, gone
+
+
+class PlatformCollector(Collector):
+    """A prometheus_client collector over the platform's Redis (and optionally PostgreSQL)."""
+
+    def __init__(self, client: redis.Redis, offline_after: float, database: bool = True) -> None:
+        self.client = client
+        self.registry = Registry(client)
+        self.workers = WorkerMemory(offline_after)
+        self.database = database
+
+    def describe(self) -> Iterable[Metric]:
+        """Nothing up front: the registry would otherwise call collect() at registration."""
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        """Every series, read now."""
+        redis_up = GaugeMetricFamily(m.REDIS_UP.name, m.REDIS_UP.help)
+        try:
+            families = list(self._from_redis())
+        except redis.RedisError as exc:
+            log.warning("exporter_redis_unreachable", error=repr(exc))
+            families = []
+        redis_up.add_metric([], 1.0 if families else 0.0)
+        yield redis_up
+        yield from families
+        if self.database:
+            yield from self._from_postgres()
+
+    def _from_redis(self) -> Iterator[Metric]:
+        yield from _counted(read(self.client))
+        candidates = self.registry.candidates()
+        queue_length, agent_queue = family(m.QUEUE_LENGTH), family(m.AGENT_QUEUE_SIZE)
+        consumers, breaker = family(m.ACTIVE_CONSUMERS), family(m.AGENT_BREAKER_STATE)
+        for candidate in candidates:
+            queue_length.add_metric([candidate.queue], float(candidate.depth))
+            agent_queue.add_metric([candidate.engine], float(candidate.depth))
+            consumers.add_metric([candidate.queue], float(candidate.live_workers))
+            breaker.add_metric([candidate.engine], BREAKER_VALUES[candidate.breaker])
+        if MAINTENANCE_QUEUE not in {c.queue for c in candidates}:
+            depth = sum(int(self.client.llen(key)) for key in queue_keys(MAINTENANCE_QUEUE))
+            queue_length.add_metric([MAINTENANCE_QUEUE], float(depth))
+        yield from (queue_length, agent_queue, consumers, breaker)
+        yield from self._workers()
+        history = family(m.HISTORY_BACKLOG)
+        history.add_metric([], float(backlog(self.client)))
+        yield history
+
+    def _workers(self) -> Iterator[Metric]:
+        seconds, micros = self.client.time()
+        now = seconds + micros / 1e6
+        expiries: dict[str, float] = {}
+        heartbeats: list[Any] = self.client.zrange(LIVE_WORKERS_KEY, 0, -1, withscores=True)
+        for raw, expiry in heartbeats:
+            host = str(text(raw)).partition("|")[2]
+            expiries[host] = max(expiries.get(host, 0.0), float(expiry))
+        active_raw: dict[Any, Any] = self.client.hgetall(WORKER_ACTIVE_KEY)
+        active = {str(text(k)): float(v) for k, v in active_raw.items()}
+        up, _ = self.workers.update(expiries, set(active), now)
+        stale = [host for host in active if host not in up and host not in expiries]
+        if stale:  # a crashed worker's entry, past offline_after: nobody else removes it
+            self.client.hdel(WORKER_ACTIVE_KEY, *stale)
+        worker_up, tasks_active = family(m.WORKER_UP), family(m.WORKER_TASKS_ACTIVE)
+        for host, is_up in sorted(up.items()):
+            worker_up.add_metric([host], 1.0 if is_up else 0.0)
+            tasks_active.add_metric([host], active.get(host, 0.0) if is_up else 0.0)
+        yield worker_up
+        yield tasks_active
+
+    def _from_postgres(self) -> Iterator[Metric]:
+        db_up = GaugeMetricFamily(m.DB_UP.name, m.DB_UP.help)
+        try:
+            from db.stats import connection_use
+
+            by_state, max_connections = connection_use()
+        except Exception as exc:  # any driver or server error: say so, keep the other series
+            log.warning("exporter_postgres_unreachable", error=repr(exc))
+            db_up.add_metric([], 0.0)
+            yield db_up
+            return
+        db_up.add_metric([], 1.0)
+        yield db_up
+        connections = family(m.DB_CONNECTIONS)
+        for state, count in sorted(by_state.items()):
+            connections.add_metric([state], float(count))
+        yield connections
+        maximum = family(m.DB_MAX_CONNECTIONS)
+        maximum.add_metric([], float(max_connections))
+        yield maximum
+
+
+def _counted(decoded: Any) -> Iterator[Metric]:
+    """Counter and histogram families of the catalog, from the Redis hash (empty ones too, so
+    every name exists from the first scrape)."""
+    for metric in m.EXPORTER_METRICS:
+        if metric.kind == "counter":
+            counter = family(metric)
+            for labels, value in sorted(decoded.counters.get(metric.name, {}).items()):
+                counter.add_metric(list(labels), value)
+            yield counter
+        elif metric.kind == "histogram":
+            histogram = family(metric)
+            for labels, series in sorted(decoded.histograms.get(metric.name, {}).items()):
+                histogram.add_metric(list(labels), series.buckets, series.sum)
+            yield histogram
