@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     nats_url: str = Field("nats://127.0.0.1:4222", description="External events (NATS bridge).")
     flower_url: str = Field("http://127.0.0.1:5555", description="Where Flower listens.")
     flower_basic_auth: str | None = Field(
-        None, description="user:password for Flower; unset leaves Flower open on loopback."
+        None, description="user:password for Flower; `make run` generates admin:<random> when unset."
     )
     agent_engines: str = Field("", description="Extra engines: comma-separated `module:attribute` paths.")
     agent_hooks: str = Field(

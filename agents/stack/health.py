@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 import urllib.request
 from collections.abc import Callable
@@ -58,9 +59,24 @@ def _nats_ok(url: str) -> bool:
     return asyncio.run(probe())
 
 
-def _flower_ok(url: str) -> bool:
-    with urllib.request.urlopen(f"{url}/healthcheck", timeout=2) as response:
-        return bool(response.status == 200)
+def flower_request(url: str, basic_auth: str | None) -> urllib.request.Request:
+    """A GET of Flower's `url` carrying FLOWER_BASIC_AUTH (`user:password`) when set."""
+    request = urllib.request.Request(url)
+    if basic_auth:
+        token = base64.b64encode(basic_auth.encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    return request
+
+
+def _flower_ok(url: str, basic_auth: str | None = None) -> bool:
+    # Flower 2.x answers /healthcheck without auth; with credentials set, an API call that needs
+    # them (and only reads Flower's memory) also proves that they are the ones Flower accepts.
+    paths = ["/healthcheck", "/api/task/types"] if basic_auth else ["/healthcheck"]
+    for path in paths:
+        with urllib.request.urlopen(flower_request(f"{url}{path}", basic_auth), timeout=2) as response:
+            if response.status != 200:
+                return False
+    return True
 
 
 def _safe(check: Callable[[str], bool], url: str) -> bool:
@@ -78,7 +94,9 @@ def check_once(settings: Settings, expected: list[str]) -> HealthReport:
     report.checks["redis"] = _safe(_redis_ok, settings.redis_url)
     report.checks["postgres"] = _safe(_postgres_ok, settings.database_url)
     report.checks["nats"] = _safe(_nats_ok, settings.nats_url)
-    report.checks["flower"] = _safe(_flower_ok, settings.flower_url)
+    report.checks["flower"] = _safe(
+        lambda url: _flower_ok(url, settings.flower_basic_auth), settings.flower_url
+    )
     if report.checks["redis"]:
         replies = app.control.ping(timeout=1.0)
         names = {name.partition("@")[0] for reply in replies for name in reply}

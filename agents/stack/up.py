@@ -8,6 +8,7 @@ beat and Flower. The URLs in use go to `.agents/stack.env`, which the settings o
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import sys
 import time
@@ -37,6 +38,8 @@ console = Console()
 # Ports a developer expects; a busy one falls back to a free port.
 PREFERRED_PORTS = {"redis": 6379, "postgres": 5432, "nats": 4222, "exporter": 9808}
 WORKER_GRACE_SECONDS = 30.0
+FLOWER_USER = "admin"  # the user of the generated FLOWER_BASIC_AUTH
+FLOWER_STATE_SAVE_MS = 300_000  # and on a clean stop; a save pickles up to 100k tasks
 
 _ROUTE_CALL = (
     "from tasks import route; "
@@ -121,6 +124,38 @@ def health_urls(ports: dict[str, int]) -> dict[str, str]:
     return {f"HEALTH_URL_{name.upper()}": f"http://127.0.0.1:{port}/health" for name, port in ports.items()}
 
 
+def flower_argv(settings: Settings) -> list[str]:
+    """Flower on loopback, its state (tasks, workers) kept in `<AGENTS_HOME>/flower.db` across
+    restarts and saved every FLOWER_STATE_SAVE_MS too, in case it dies without a clean stop.
+
+    Basic auth comes from FLOWER_BASIC_AUTH in the child's environment (Flower reads
+    `FLOWER_<OPTION>` variables), not from the command line, where `ps` would show the password.
+    """
+    return [
+        sys.executable, "-m", "celery", "-A", "tasks", "flower",
+        "--address=127.0.0.1", f"--port={settings.flower_port}",
+        "--persistent=True", f"--db={settings.agents_home / 'flower.db'}",
+        f"--state_save_interval={FLOWER_STATE_SAVE_MS}",
+    ]  # fmt: skip
+
+
+def flower_login(from_env: str | None, stack_env: Path) -> tuple[str, str]:
+    """FLOWER_BASIC_AUTH for this run and the console line saying how to log in.
+
+    Set in the environment, it is used as is and not echoed. Unset, a fresh `admin:<random>` is
+    made; the local stack binds loopback only, so the password is printed once on this console
+    (never to a log file) and kept, owner-only, in `stack_env` while the stack runs.
+    """
+    if from_env:
+        return from_env, "flower login: the user:password of FLOWER_BASIC_AUTH (from the environment)"
+    credentials = f"{FLOWER_USER}:{secrets.token_urlsafe(16)}"
+    user, _, password = credentials.partition(":")
+    return credentials, (
+        f"flower login: user [bold]{user}[/bold], password [bold]{password}[/bold] "
+        f"(new each run; also FLOWER_BASIC_AUTH in {_shown(stack_env)})"
+    )
+
+
 def start_celery(settings: Settings, env: dict[str, str], health_ports: dict[str, int]) -> list[Child]:
     """A worker per engine (each with its own health port), then beat, the bridge, the history
     writer, the exporter and Flower, each logging to `.agents/logs/`."""
@@ -138,18 +173,16 @@ def start_celery(settings: Settings, env: dict[str, str], health_ports: dict[str
               logs / "beat.log", env)
     )  # fmt: skip
     # The NATS bridge: external events become engine tasks (agents/bridge/).
-    children.append(Child("bridge", [sys.executable, "-m", "agents.cli", "bridge"], logs / "bridge.log", env))
+    bridge = [sys.executable, "-m", "agents.cli", "bridge", "--metrics-port", env["BRIDGE_METRICS_PORT"]]
+    children.append(Child("bridge", bridge, logs / "bridge.log", env))
     if not settings.history_writer_in_workers:
         # Lifecycle records wait in Redis until this writer moves them to PostgreSQL.
         writer = [sys.executable, "-m", "agents.cli", "history-writer"]
         children.append(Child("history", writer, logs / "history.log", env))
     # Prometheus metrics of the whole platform (agents/exporter), read from Redis and PostgreSQL.
-    exporter = [sys.executable, "-m", "agents.cli", "exporter"]
+    exporter = [sys.executable, "-m", "agents.cli", "exporter", "--host", "127.0.0.1"]
     children.append(Child("exporter", exporter, logs / "exporter.log", env))
-    flower = [*celery, "flower", "--address=127.0.0.1", f"--port={settings.flower_port}"]
-    # Flower binds loopback only; without basic auth its JSON API would answer 401 to local scripts.
-    flower_env = env if settings.flower_basic_auth else env | {"FLOWER_UNAUTHENTICATED_API": "true"}
-    children.append(Child("flower", flower, logs / "flower.log", flower_env))
+    children.append(Child("flower", flower_argv(settings), logs / "flower.log", env))
     for child in children:
         child.start()
     return children
@@ -189,7 +222,7 @@ def print_pieces(servers: list[ServerProcess], urls: dict[str, str], children: l
         where = {
             "flower": urls["FLOWER_URL"],
             "beat": "periodic jobs",
-            "bridge": "NATS events",
+            "bridge": f"NATS events, {urls.get('BRIDGE_METRICS_URL', '')}",
             "history": "Redis -> PostgreSQL",
             "exporter": f"{urls['EXPORTER_URL']}/metrics",
         }.get(child.name, f"queue {child.name}, {urls.get(f'HEALTH_URL_{child.name.upper()}', '')}")
@@ -223,11 +256,13 @@ def run_stack() -> int:
     try:
         servers, urls = start_servers(base, from_env)
         urls["FLOWER_URL"] = f"http://127.0.0.1:{base.flower_port}"
-        if base.flower_basic_auth:
-            urls["FLOWER_BASIC_AUTH"] = base.flower_basic_auth
+        # Flower always asks for basic auth; its JSON API (health check, scripts) sends it too.
+        urls["FLOWER_BASIC_AUTH"], login_line = flower_login(base.flower_basic_auth, stack_env)
         exporter_port = base.exporter_port if "exporter_port" in from_env else _port("exporter")
         urls["EXPORTER_PORT"] = str(exporter_port)
         urls["EXPORTER_URL"] = f"http://127.0.0.1:{exporter_port}"
+        urls["BRIDGE_METRICS_PORT"] = str(free_port())
+        urls["BRIDGE_METRICS_URL"] = f"http://127.0.0.1:{urls['BRIDGE_METRICS_PORT']}/metrics"
         health_ports = {name: free_port() for name in engines()}
         urls |= health_urls(health_ports)
         write_stack_env(stack_env, urls)
@@ -239,6 +274,7 @@ def run_stack() -> int:
         print_pieces(servers, urls, children)
         report = health.wait_until_healthy(get_settings(), list(engines()), lambda: stop_requested)
         console.print(report.line())
+        console.print(login_line, soft_wrap=True, highlight=False)
         console.print(EXAMPLE, soft_wrap=True, highlight=False)
         console.print("[dim]Ctrl-C stops everything.[/dim]")
         while not stop_requested:

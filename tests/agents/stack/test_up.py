@@ -8,12 +8,14 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
 import psutil
 import pytest
 
+from agents.stack.health import flower_request
 from agents.stack.servers import free_port
 from tests.conftest import ROOT
 
@@ -62,7 +64,11 @@ def test_up_serves_requests_and_ctrl_c_leaves_nothing_behind(tmp_path: Path) -> 
         assert "healthy: redis ok, postgres ok, nats ok, flower ok, workers 4/4" in printed
         assert "route.delay(" in printed
         urls = dict(line.split("=", 1) for line in (home / "stack.env").read_text().splitlines())
-        assert set(urls) >= {"REDIS_URL", "DATABASE_URL", "NATS_URL", "FLOWER_URL"}
+        assert set(urls) >= {"REDIS_URL", "DATABASE_URL", "NATS_URL", "FLOWER_URL", "FLOWER_BASIC_AUTH"}
+        # No FLOWER_BASIC_AUTH in the environment: a fresh admin password, shown once on the console.
+        user, _, password = urls["FLOWER_BASIC_AUTH"].partition(":")
+        assert user == "admin" and len(password) >= 20
+        assert f"flower login: user admin, password {password}" in printed
 
         # Another terminal: no exports, the settings find the stack through .agents/stack.env.
         client_env = stack_env(home)
@@ -87,9 +93,26 @@ def test_up_serves_requests_and_ctrl_c_leaves_nothing_behind(tmp_path: Path) -> 
         answered = {node.split("@")[0] for node in json.loads(ping.stdout)}
         assert answered == ENGINES, ping.stderr
 
-        with urllib.request.urlopen(f"{urls['FLOWER_URL']}/api/workers?refresh=1", timeout=20) as response:
+        api_workers = f"{urls['FLOWER_URL']}/api/workers?refresh=1"
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(api_workers, timeout=20)
+        assert refused.value.code == 401
+        refused.value.close()
+        request = flower_request(api_workers, urls["FLOWER_BASIC_AUTH"])
+        with urllib.request.urlopen(request, timeout=20) as response:
             flower_workers = {node.split("@")[0] for node in json.load(response)}
         assert flower_workers == ENGINES
+
+        # The exporter serves the platform's metrics; each worker has its health URL.
+        assert {f"HEALTH_URL_{engine.upper()}" for engine in ENGINES} <= set(urls)
+        with urllib.request.urlopen(f"{urls['EXPORTER_URL']}/metrics", timeout=20) as response:
+            scraped = response.read().decode()
+        workers_up = {
+            line.split('"')[1].split("@")[0]
+            for line in scraped.splitlines()
+            if line.startswith("celery_worker_up{")
+        }
+        assert workers_up == ENGINES
 
         # The daily checks pass on a fresh stack: migrations ran, every engine has a worker.
         doctor = subprocess.run(
@@ -107,7 +130,8 @@ def test_up_serves_requests_and_ctrl_c_leaves_nothing_behind(tmp_path: Path) -> 
         wait_for_line(home / "logs" / "bridge.log", "bridge_started", up, timeout=30)
 
         descendants = psutil.Process(up.pid).children(recursive=True)
-        assert len(descendants) >= 11  # 3 servers, 4 workers (+ pool children), beat, flower, bridge, history
+        # 3 servers, 4 workers (+ pool children), beat, flower, bridge, history writer, exporter
+        assert len(descendants) >= 12
     finally:
         # Ctrl-C: SIGINT to `agents up` alone (its children run in their own sessions).
         up.send_signal(signal.SIGINT)
@@ -117,3 +141,8 @@ def test_up_serves_requests_and_ctrl_c_leaves_nothing_behind(tmp_path: Path) -> 
     left = [p for p in descendants if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert left == [], [p.cmdline() for p in left]
     assert not (home / "stack.env").exists()
+    # Flower saved its state on the way out (dbm adds suffixes), for the next `agents up`.
+    assert list(home.glob("flower.db*")), sorted(p.name for p in home.iterdir())
+    # The password went to the console only, never to a log file.
+    logs = (home / "logs").glob("*.log")
+    assert [log.name for log in logs if password in log.read_text(errors="replace")] == []
