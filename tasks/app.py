@@ -8,6 +8,7 @@ from __future__ import annotations
 from celery import Celery
 
 from agents.logs import configure_logging
+from tasks.health_server import HealthServer
 from tasks.pool_watch import PromptReaping
 
 configure_logging()
@@ -25,3 +26,4 @@ app = Celery(
 )
 app.config_from_object("celeryconfig")
 app.steps["worker"].add(PromptReaping)
+app.steps["worker"].add(HealthServer)

@@ -47,6 +47,9 @@ TEST_ENV = {
     "AGENT_HOOKS": "tests.hooks:ProbeHook",
     # Poison tests: a message that came back more than 3 times fails instead of running again.
     "TASK_MAX_DELIVERIES": "3",
+    # No worker binds the default health port 8080 (workers would clash); the health tests give
+    # their worker a free port through spawn_worker's env.
+    "HEALTH_PORT": "0",
 }
 os.environ.update(TEST_ENV)
 
