@@ -1,0 +1,366 @@
+"""Writes agents-dashboard.json, the Grafana dashboard of the agents platform; run it after editing.
+
+    python k8s/grafana/build_dashboard.py          # rewrite agents-dashboard.json
+    python k8s/grafana/build_dashboard.py --check  # exit 1 when the JSON is stale
+
+Every series a panel uses must be declared in agents/telemetry/catalog.py, and the JSON must be what
+this script writes: tests/k8s/test_dashboard.py checks both. Standard library only.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+OUT = Path(__file__).with_name("agents-dashboard.json")
+DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
+RATE = "$__rate_interval"
+WORKERS = '{job="agents-workers"}'
+HEIGHT = 8
+
+
+@dataclass
+class Panel:
+    """One panel: its queries as (expr, legend) pairs, unit, width and panel-type specifics."""
+
+    title: str
+    description: str
+    queries: list[tuple[str, str]]
+    unit: str = "short"
+    width: int = 8
+    kind: str = "timeseries"
+    threshold: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def quantiles(metric: str, by: str, levels: tuple[float, ...], legend: str) -> list[tuple[str, str]]:
+    """histogram_quantile queries of one histogram, one per level; `$q` in the legend is p50, p95..."""
+    group = ", ".join(["le", *filter(None, [by])])
+    return [
+        (
+            f"histogram_quantile({q}, sum by ({group}) (rate({metric}_bucket[{RATE}])))",
+            legend.replace("$q", f"p{round(q * 100)}"),
+        )
+        for q in levels
+    ]
+
+
+def per_engine(status: str) -> str:
+    """Requests per second that ended in `status`, per engine."""
+    return f'sum by (agent_name) (rate(agent_tasks_total{{status="{status}"}}[{RATE}]))'
+
+
+BREAKER_STATES = {
+    "mappings": [
+        {
+            "type": "value",
+            "options": {
+                "0": {"text": "closed", "color": "green", "index": 0},
+                "1": {"text": "half-open", "color": "yellow", "index": 1},
+                "2": {"text": "open", "color": "red", "index": 2},
+            },
+        }
+    ],
+}
+
+ROWS: list[tuple[str, list[Panel]]] = [
+    (
+        "Tasks",
+        [
+            Panel(
+                "Task success rate per engine",
+                "Requests that ended in `success` per second (agent_tasks_total).",
+                [(per_engine("success"), "{{agent_name}}")],
+                unit="reqps",
+            ),
+            Panel(
+                "Task failure rate per engine",
+                "Requests that ended in `failed` per second (agent_tasks_total).",
+                [(per_engine("failed"), "{{agent_name}}")],
+                unit="reqps",
+            ),
+            Panel(
+                "Failure ratio per engine",
+                "failed / (success + failed) over 5m: alert TaskFailureRate fires above 10% for 10m.",
+                [
+                    (
+                        'sum by (agent_name) (rate(agent_tasks_total{status="failed"}[5m]))'
+                        ' / sum by (agent_name) (rate(agent_tasks_total{status=~"success|failed"}[5m]))',
+                        "{{agent_name}}",
+                    )
+                ],
+                unit="percentunit",
+                threshold=0.1,
+            ),
+            Panel(
+                "Task runtime p95 per queue",
+                "95th percentile of the seconds a request ran (celery_task_runtime).",
+                quantiles("celery_task_runtime", "queue_name", (0.95,), "{{queue_name}}"),
+                unit="s",
+                width=12,
+            ),
+            Panel(
+                "End-to-end latency",
+                "Seconds from a request's creation to its outcome, all engines (agent_end_to_end_seconds).",
+                quantiles("agent_end_to_end_seconds", "", (0.5, 0.95, 0.99), "$q"),
+                unit="s",
+                width=12,
+            ),
+        ],
+    ),
+    (
+        "Routing",
+        [
+            Panel(
+                "Routing decisions by engine and outcome",
+                "Decisions of the router per second (agent_routing_decisions_total).",
+                [
+                    (
+                        f"sum by (agent_name, outcome) (rate(agent_routing_decisions_total[{RATE}]))",
+                        "{{agent_name}} {{outcome}}",
+                    )
+                ],
+                unit="reqps",
+            ),
+            Panel(
+                "Routing confidence per engine",
+                "Median and 10th percentile of the router's confidence (agent_routing_confidence).",
+                quantiles("agent_routing_confidence", "agent_name", (0.5, 0.1), "{{agent_name}} $q"),
+                unit="percentunit",
+            ),
+            Panel(
+                "Routing latency",
+                "Seconds the router spent deciding per request (agent_routing_latency_seconds).",
+                quantiles("agent_routing_latency_seconds", "", (0.5, 0.95), "$q"),
+                unit="s",
+            ),
+        ],
+    ),
+    (
+        "Queues and workers",
+        [
+            Panel(
+                "Queue depth",
+                "Messages waiting per queue (celery_queue_length): alert HighTaskQueueDepth above 1000.",
+                [("max by (queue_name) (celery_queue_length)", "{{queue_name}}")],
+                width=6,
+                threshold=1000,
+            ),
+            Panel(
+                "Consumers per queue",
+                "Live workers consuming each queue (celery_active_consumer_count).",
+                [("max by (queue_name) (celery_active_consumer_count)", "{{queue_name}}")],
+                width=6,
+            ),
+            Panel(
+                "Workers up",
+                "Workers heartbeating (exporter), ready (own /metrics), pods scraped, online in Flower.",
+                [
+                    ("sum(celery_worker_up)", "heartbeating"),
+                    ("sum(agent_worker_ready)", "ready"),
+                    (f"sum(up{WORKERS})", "pods scraped"),
+                    ("sum(flower_worker_online)", "online in Flower"),
+                ],
+                width=6,
+                kind="stat",
+            ),
+            Panel(
+                "Circuit breakers",
+                "State of each engine's breaker (agent_breaker_state): 0 closed, 1 half-open, 2 open.",
+                [("max by (agent_name) (agent_breaker_state)", "{{agent_name}}")],
+                width=6,
+                kind="state-timeline",
+                extra=BREAKER_STATES,
+            ),
+        ],
+    ),
+    (
+        "Worker resources",
+        [
+            Panel(
+                "Worker CPU",
+                "CPU cores used by each worker pod's main process (process_cpu_seconds_total).",
+                [(f"sum by (pod) (rate(process_cpu_seconds_total{WORKERS}[{RATE}]))", "{{pod}}")],
+                width=12,
+            ),
+            Panel(
+                "Worker resident memory",
+                "Resident memory of each worker pod's main process (process_resident_memory_bytes).",
+                [(f"sum by (pod) (process_resident_memory_bytes{WORKERS})", "{{pod}}")],
+                unit="bytes",
+                width=12,
+            ),
+        ],
+    ),
+    (
+        "PostgreSQL and history",
+        [
+            Panel(
+                "DB query duration p95",
+                "95th percentile of the seconds per history batch upsert (agent_db_query_duration_seconds).",
+                quantiles("agent_db_query_duration_seconds", "query", (0.95,), "{{query}}"),
+                unit="s",
+            ),
+            Panel(
+                "PostgreSQL connections",
+                "Connections to the platform's database by state, and max_connections: alert above 80%.",
+                [
+                    ("sum by (state) (agent_db_connections)", "{{state}}"),
+                    ("max(agent_db_max_connections)", "max_connections"),
+                ],
+            ),
+            Panel(
+                "History backlog",
+                "Lifecycle records in Redis not yet written to PostgreSQL (agent_history_backlog).",
+                [("max(agent_history_backlog)", "records")],
+                threshold=10000,
+            ),
+        ],
+    ),
+    (
+        "NATS bridge",
+        [
+            Panel(
+                "NATS throughput",
+                "Events fetched from JetStream, tasks published and events dead-lettered per second.",
+                [
+                    (f"sum(rate(agents_bridge_events_total[{RATE}]))", "fetched"),
+                    (f"sum(rate(agents_bridge_published_total[{RATE}]))", "published"),
+                    (f"sum by (kind) (rate(agents_bridge_dead_lettered_total[{RATE}]))", "dead {{kind}}"),
+                ],
+                unit="ops",
+                width=12,
+            ),
+            Panel(
+                "Bridge lag",
+                "Events in the stream not yet delivered to the bridge (agents_bridge_lag): alert above 1000.",
+                [("max(agents_bridge_lag)", "lag")],
+                width=12,
+                threshold=1000,
+            ),
+        ],
+    ),
+]
+
+
+def panel_json(panel: Panel, panel_id: int, x: int, y: int) -> dict[str, Any]:
+    """The Grafana JSON of one panel."""
+    defaults: dict[str, Any] = {"unit": panel.unit, **panel.extra}
+    if panel.threshold is not None:
+        defaults["thresholds"] = {
+            "mode": "absolute",
+            "steps": [{"color": "green", "value": None}, {"color": "red", "value": panel.threshold}],
+        }
+        defaults["custom"] = {"thresholdsStyle": {"mode": "line"}}
+    if panel.kind == "timeseries":
+        options: dict[str, Any] = {
+            "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
+            "tooltip": {"mode": "multi", "sort": "desc"},
+        }
+    elif panel.kind == "stat":
+        options = {
+            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+            "colorMode": "value",
+            "graphMode": "area",
+            "textMode": "value_and_name",
+        }
+    else:  # state-timeline: the colours come from the value mappings
+        options = {"showValue": "never", "mergeValues": True, "legend": {"showLegend": False}}
+    return {
+        "id": panel_id,
+        "type": panel.kind,
+        "title": panel.title,
+        "description": panel.description,
+        "datasource": DATASOURCE,
+        "gridPos": {"h": HEIGHT, "w": panel.width, "x": x, "y": y},
+        "fieldConfig": {"defaults": defaults, "overrides": []},
+        "options": options,
+        "targets": [
+            {"datasource": DATASOURCE, "refId": chr(ord("A") + i), "expr": expr, "legendFormat": legend}
+            for i, (expr, legend) in enumerate(panel.queries)
+        ],
+    }
+
+
+def dashboard() -> dict[str, Any]:
+    """The whole dashboard: one collapsible row per group, panels laid out left to right."""
+    panels: list[dict[str, Any]] = []
+    y = 0
+    for title, row in ROWS:
+        panels.append(
+            {"id": len(panels) + 1, "type": "row", "title": title, "collapsed": False, "panels": [],
+             "gridPos": {"h": 1, "w": 24, "x": 0, "y": y}}
+        )  # fmt: skip
+        y, x = y + 1, 0
+        for panel in row:
+            if x + panel.width > 24:
+                y, x = y + HEIGHT, 0
+            panels.append(panel_json(panel, len(panels) + 1, x, y))
+            x += panel.width
+        y += HEIGHT
+    return {
+        "title": "Agents platform",
+        "uid": "agents-platform",
+        "description": "Tasks, routing, queues, workers, breakers, PostgreSQL and the NATS bridge "
+        "(k8s/grafana/build_dashboard.py writes this file).",
+        "tags": ["agents", "celery"],
+        "schemaVersion": 39,
+        "version": 1,
+        "editable": True,
+        "graphTooltip": 1,
+        "refresh": "30s",
+        "time": {"from": "now-1h", "to": "now"},
+        "timezone": "browser",
+        "annotations": {
+            "list": [
+                {
+                    "builtIn": 1,
+                    "datasource": {"type": "grafana", "uid": "-- Grafana --"},
+                    "enable": True,
+                    "hide": True,
+                    "iconColor": "rgba(0, 211, 255, 1)",
+                    "name": "Annotations & Alerts",
+                    "type": "dashboard",
+                }
+            ]
+        },
+        "templating": {
+            "list": [
+                {
+                    "name": "datasource",
+                    "label": "Prometheus",
+                    "type": "datasource",
+                    "query": "prometheus",
+                    "current": {},
+                    "hide": 0,
+                    "refresh": 1,
+                    "regex": "",
+                    "options": [],
+                }
+            ]
+        },
+        "panels": panels,
+    }
+
+
+def render() -> str:
+    """The file's exact text."""
+    return json.dumps(dashboard(), indent=2) + "\n"
+
+
+def main(argv: list[str]) -> int:
+    """Write the JSON, or with --check report whether it is stale."""
+    if "--check" in argv:
+        if OUT.read_text() != render():
+            print(f"{OUT} is stale: run python {Path(__file__).as_posix()}", file=sys.stderr)
+            return 1
+        return 0
+    OUT.write_text(render())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
