@@ -92,6 +92,16 @@ main.add_command(status, name="engines")
 
 
 @main.command()
+@click.option("--interval", type=click.FloatRange(min=0.1), default=2.0, show_default=True, help="Seconds.")
+@click.option("--once", is_flag=True, help="Print one frame and exit (for scripts).")
+def top(interval: float, once: bool) -> None:
+    """Live view: workers, throughput, failures, p95 runtime, queues, breakers; Ctrl-C stops."""
+    from agents.top import run
+
+    run(console, interval, once)
+
+
+@main.command()
 @click.argument("capability")
 @click.option("--payload", default="{}", help="JSON object handed to the engine.")
 @click.option("--task-type", default="default", show_default=True)
@@ -129,8 +139,15 @@ def send(capability: str, payload: str, task_type: str, priority: str, timeout: 
 )
 @click.option("--drain-timeout", default=60.0, show_default=True, help="Seconds to wait for the history.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--plot", type=click.Path(dir_okay=False), help="Draw rates and latencies to this PNG.")
 def loadtest(
-    rate: float, duration: float, capability: str, via: str, drain_timeout: float, as_json: bool
+    rate: float,
+    duration: float,
+    capability: str,
+    via: str,
+    drain_timeout: float,
+    as_json: bool,
+    plot: str | None,
 ) -> None:
     """Open-loop load at a fixed rate; exits 1 if any request is lost."""
     from rich.progress import Progress
@@ -153,6 +170,17 @@ def loadtest(
     else:
         for key, value in report.as_json().items():
             console.print(f"{key:>13}: {value}", highlight=False)
+    if plot:
+        from pathlib import Path
+
+        from agents.plot import draw
+
+        title = f"agents loadtest --rate {rate:g} --duration {duration:g} --capability {capability} "
+        title += f"--via {via}\nachieved {report.achieved_rate}/s, p99 {report.p99_ms} ms"
+        title += f", lost {report.lost}"
+        draw(report.seconds, title, Path(plot))
+        if not as_json:
+            console.print(f"{'plot':>13}: {plot}", highlight=False)
     if report.lost:
         sys.exit(1)
 

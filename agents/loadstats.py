@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from agents.statuses import SUCCESS
@@ -25,6 +25,45 @@ class Outcome:
     status: str | None  # None: never recorded with a final status (lost)
     latency_ms: float | None
     error_kind: str | None = None
+    sent_at: float | None = None  # epoch seconds: when it was scheduled to be sent
+    finished_at: float | None = None  # epoch seconds, from the history
+
+
+@dataclass(frozen=True)
+class Second:
+    """One second of a run, counted from the first send: what `--plot` draws."""
+
+    second: int
+    offered: int  # requests scheduled in this second
+    achieved: int  # successes that finished in this second
+    p50_ms: float | None  # latencies of the successes sent in this second (None: there were none)
+    p95_ms: float | None
+    p99_ms: float | None
+
+
+def per_second(outcomes: list[Outcome], first_sent: float) -> list[Second]:
+    """Offered and achieved requests per second, and latency percentiles by second of sending,
+    from the first send to the last finish (seconds without traffic included, as zeros)."""
+    offered: Counter[int] = Counter()
+    achieved: Counter[int] = Counter()
+    latencies: dict[int, list[float]] = {}
+    for outcome in outcomes:
+        sent = None if outcome.sent_at is None else max(0, int(outcome.sent_at - first_sent))
+        if sent is not None:
+            offered[sent] += 1
+        if outcome.status != SUCCESS:
+            continue
+        if outcome.finished_at is not None:
+            achieved[max(0, int(outcome.finished_at - first_sent))] += 1
+        if sent is not None and outcome.latency_ms is not None:
+            latencies.setdefault(sent, []).append(outcome.latency_ms)
+    last = max([*offered, *achieved], default=-1)
+    seconds = []
+    for second in range(last + 1):
+        values = sorted(latencies.get(second, []))
+        p50, p95, p99 = (percentile(values, f) if values else None for f in (0.50, 0.95, 0.99))
+        seconds.append(Second(second, offered[second], achieved[second], p50, p95, p99))
+    return seconds
 
 
 @dataclass(frozen=True)
@@ -43,10 +82,11 @@ class LoadReport:
     max_ms: float
     errors: dict[str, int]
     duration_s: float
+    seconds: list[Second] = field(default_factory=list, repr=False)  # for --plot, not in the JSON
 
     def as_json(self) -> dict[str, Any]:
         """JSON-ready dict with the documented keys first."""
-        return asdict(self)
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "seconds"}
 
 
 def summarise(
@@ -71,4 +111,5 @@ def summarise(
         max_ms=round(latencies[-1], 2) if latencies else 0.0,
         errors=dict(errors),
         duration_s=round(span, 3),
+        seconds=per_second(outcomes, first_sent),
     )

@@ -190,14 +190,15 @@ def outcomes(scheduled: dict[str, float], final: dict[str, Any]) -> tuple[list[O
     results, last = [], 0.0
     for task_id, sent_at in scheduled.items():
         if task_id not in final:
-            results.append(Outcome(None, None))
+            results.append(Outcome(None, None, sent_at=sent_at))
             continue
         status, finished, error = final[task_id]
         latency = (float(finished) - sent_at) * 1000 if finished is not None else None
         if status == SUCCESS and finished is not None:
             last = max(last, float(finished))
         kind = str(error).split(":", 1)[0] if error else None
-        results.append(Outcome(status, latency, kind))
+        at = float(finished) if finished is not None else None
+        results.append(Outcome(status, latency, kind, sent_at=sent_at, finished_at=at))
     return results, last
 
 
