@@ -116,9 +116,10 @@ class Registry:
             self._client.zrem(LIVE_WORKERS_KEY, *members)
         self._client.hdel(WORKER_ACTIVE_KEY, host)
 
-    def report_active(self, host: str, running: int) -> None:
-        """How many requests this host runs now (celery_worker_tasks_active)."""
-        self._client.hset(WORKER_ACTIVE_KEY, host, running)
+    def report_active(self, host: str, running: int, queues: Iterable[str]) -> None:
+        """How many requests this host runs now and the queues it consumes (the exporter's
+        celery_worker_tasks_active and celery_active_consumer_count)."""
+        self._client.hset(WORKER_ACTIVE_KEY, host, json.dumps({"active": running, "queues": sorted(queues)}))
 
     def prune(self) -> int:
         """Delete expired heartbeats; returns how many went."""

@@ -26,10 +26,11 @@ log = structlog.get_logger("agents.heartbeat")
 class Heartbeat(threading.Thread):
     """Background thread that re-announces this worker's engines every interval."""
 
-    def __init__(self, host: str, cards: list[EngineCard]) -> None:
+    def __init__(self, host: str, cards: list[EngineCard], queues: list[str]) -> None:
         super().__init__(name="agents-heartbeat", daemon=True)
         self.host = host
         self.cards = cards
+        self.queues = queues
         self._stop_event = threading.Event()
 
     def run(self) -> None:
@@ -37,7 +38,8 @@ class Heartbeat(threading.Thread):
         while not self._stop_event.is_set():
             try:
                 registry().announce(self.host, self.cards, settings.heartbeat_ttl_seconds)
-                registry().report_active(self.host, len(worker_state.active_requests) + requests_in_pool())
+                running = len(worker_state.active_requests) + requests_in_pool()
+                registry().report_active(self.host, running, self.queues)
             except redis.RedisError as exc:
                 log.warning("heartbeat_failed", host=self.host, error=str(exc))
             self._stop_event.wait(settings.heartbeat_interval_seconds)
@@ -68,7 +70,7 @@ def _start_heartbeat(sender: Any, **_: Any) -> None:
     concurrency = int(getattr(sender.controller, "concurrency", 1) or 1)
     cards = cards_for_queues(queues, concurrency)
     if cards:
-        _heartbeat = Heartbeat(sender.hostname, cards)
+        _heartbeat = Heartbeat(sender.hostname, cards, queues)
         _heartbeat.start()
         log.info("heartbeat_started", host=sender.hostname, engines=[c.engine for c in cards])
 

@@ -7,8 +7,10 @@ be reached costs its own series (and `agent_redis_up` / `agent_db_up` say 0), no
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -35,6 +37,23 @@ def family(metric: m.Metric) -> Any:
     if metric.kind == "histogram":
         return HistogramMetricFamily(metric.name, metric.help, labels=metric.labels)
     return GaugeMetricFamily(metric.name, metric.help, labels=metric.labels)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerReport:
+    """What a worker's heartbeat last said: requests running, queues consumed."""
+
+    active: int = 0
+    queues: tuple[str, ...] = ()
+
+    @classmethod
+    def parse(cls, raw: bytes | str) -> WorkerReport:
+        """A report from its JSON in Redis; an unreadable one counts as empty."""
+        try:
+            data = json.loads(raw)
+            return cls(int(data.get("active", 0)), tuple(str(q) for q in data.get("queues", ())))
+        except (ValueError, TypeError, AttributeError):
+            return cls()
 
 
 class WorkerMemory:
@@ -95,23 +114,42 @@ class PlatformCollector(Collector):
     def _from_redis(self) -> Iterator[Metric]:
         yield from _counted(read(self.client))
         candidates = self.registry.candidates()
-        queue_length, agent_queue = family(m.QUEUE_LENGTH), family(m.AGENT_QUEUE_SIZE)
-        consumers, breaker = family(m.ACTIVE_CONSUMERS), family(m.AGENT_BREAKER_STATE)
+        agent_queue, breaker = family(m.AGENT_QUEUE_SIZE), family(m.AGENT_BREAKER_STATE)
+        depths = {MAINTENANCE_QUEUE: 0}
         for candidate in candidates:
-            queue_length.add_metric([candidate.queue], float(candidate.depth))
             agent_queue.add_metric([candidate.engine], float(candidate.depth))
-            consumers.add_metric([candidate.queue], float(candidate.live_workers))
             breaker.add_metric([candidate.engine], BREAKER_VALUES[candidate.breaker])
+            depths[candidate.queue] = candidate.depth
         if MAINTENANCE_QUEUE not in {c.queue for c in candidates}:
-            depth = sum(int(self.client.llen(key)) for key in queue_keys(MAINTENANCE_QUEUE))
-            queue_length.add_metric([MAINTENANCE_QUEUE], float(depth))
+            depths[MAINTENANCE_QUEUE] = sum(
+                int(self.client.llen(key)) for key in queue_keys(MAINTENANCE_QUEUE)
+            )
+        reports, up = self._workers()
+        # Consumers per queue from what each live worker says it consumes (maintenance too).
+        consuming: dict[str, int] = dict.fromkeys(depths, 0)
+        for host, report in reports.items():
+            if up.get(host):
+                for queue in report.queues:
+                    consuming[queue] = consuming.get(queue, 0) + 1
+        queue_length, consumers = family(m.QUEUE_LENGTH), family(m.ACTIVE_CONSUMERS)
+        for queue in sorted(depths):
+            queue_length.add_metric([queue], float(depths[queue]))
+        for queue in sorted(consuming):
+            consumers.add_metric([queue], float(consuming[queue]))
         yield from (queue_length, agent_queue, consumers, breaker)
-        yield from self._workers()
+        worker_up, tasks_active = family(m.WORKER_UP), family(m.WORKER_TASKS_ACTIVE)
+        for host, is_up in sorted(up.items()):
+            worker_up.add_metric([host], 1.0 if is_up else 0.0)
+            active = reports[host].active if host in reports else 0
+            tasks_active.add_metric([host], float(active) if is_up else 0.0)
+        yield worker_up
+        yield tasks_active
         history = family(m.HISTORY_BACKLOG)
         history.add_metric([], float(backlog(self.client)))
         yield history
 
-    def _workers(self) -> Iterator[Metric]:
+    def _workers(self) -> tuple[dict[str, WorkerReport], dict[str, bool]]:
+        """Each worker's last report (active requests, queues) and whether it is up."""
         seconds, micros = self.client.time()
         now = seconds + micros / 1e6
         expiries: dict[str, float] = {}
@@ -119,18 +157,13 @@ class PlatformCollector(Collector):
         for raw, expiry in heartbeats:
             host = str(text(raw)).partition("|")[2]
             expiries[host] = max(expiries.get(host, 0.0), float(expiry))
-        active_raw: dict[Any, Any] = self.client.hgetall(WORKER_ACTIVE_KEY)
-        active = {str(text(k)): float(v) for k, v in active_raw.items()}
-        up, _ = self.workers.update(expiries, set(active), now)
-        stale = [host for host in active if host not in up and host not in expiries]
+        raw_reports: dict[Any, Any] = self.client.hgetall(WORKER_ACTIVE_KEY)
+        reports = {str(text(k)): WorkerReport.parse(v) for k, v in raw_reports.items()}
+        up, _ = self.workers.update(expiries, set(reports), now)
+        stale = [host for host in reports if host not in up and host not in expiries]
         if stale:  # a crashed worker's entry, past offline_after: nobody else removes it
             self.client.hdel(WORKER_ACTIVE_KEY, *stale)
-        worker_up, tasks_active = family(m.WORKER_UP), family(m.WORKER_TASKS_ACTIVE)
-        for host, is_up in sorted(up.items()):
-            worker_up.add_metric([host], 1.0 if is_up else 0.0)
-            tasks_active.add_metric([host], active.get(host, 0.0) if is_up else 0.0)
-        yield worker_up
-        yield tasks_active
+        return reports, up
 
     def _from_postgres(self) -> Iterator[Metric]:
         db_up = GaugeMetricFamily(m.DB_UP.name, m.DB_UP.help)

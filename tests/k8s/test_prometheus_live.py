@@ -1,0 +1,536 @@
+"""A real Prometheus scrapes the real stack under load; every alert rule and dashboard query is
+checked against what it scraped.
+
+The stack is `agents up` (what `make run` starts); Prometheus (Debian's build) scrapes the four
+jobs of k8s/prometheus/prometheus.yml every second from static targets and loads a copy of
+k8s/prometheus/alert-rules.yml. After a mixed load (routed successes on every engine, unknown
+capabilities, invalid payloads, engine failures, NATS events through the bridge, dead letters
+included), every rule expr and every expr of the Grafana dashboard must evaluate without error,
+every series selector they use must have scraped series, every dashboard query must return data,
+every target must be up and every rule healthy. The catalog-only checks next door
+(test_prometheus_rules.py, test_dashboard.py) say a name is declared; this says it is served.
+
+What each query returned is kept in test-artifacts/prometheus/queries.json.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from agents.stack.servers import free_port
+from tests.agents.stack.test_up import stack_env, wait_for_line
+from tests.conftest import ROOT
+from tests.k8s.test_dashboard import DASHBOARD, panels
+from tests.k8s.test_prometheus_rules import CONFIG, JOBS, RULES, rule_blocks, series_in, yaml_values
+from tests.system_tools import debian_tool
+
+pytestmark = pytest.mark.servers
+
+ARTIFACT = ROOT / "test-artifacts" / "prometheus" / "queries.json"
+# Grafana's range variables, as Grafana would set them for a short dashboard range at 1 s scrapes.
+GRAFANA_RANGES = {"__rate_interval": "30s", "__interval": "5s", "__range": "5m", "__range_s": "300"}
+# Series a short run cannot produce, by selector, each with the reason. Empty: the load below
+# produces every series the rules and the dashboard use. Add an entry only with its reason.
+ALLOWED_MISSING: dict[str, str] = {}
+# Rules whose label matching may find no series, or drop some of its left side's, even with the
+# thresholds as `bool` (e.g. a lone absent()), by alert name, each with the reason. Empty.
+ALLOWED_UNMATCHED: dict[str, str] = {}
+# Load: routed requests per engine, refused and failing ones, NATS events through the bridge.
+ROUTED_ANALYSIS, ROUTED_OTHERS, REFUSED, FAILING, EVENTS = 240, 20, 10, 8, 50
+SETTLE_SECONDS = 5.0  # scrapes after the load before the first check, so rates see it
+CHECK_DEADLINE_SECONDS = 60.0  # the checks are retried until they pass or this runs out
+
+# Runs in a subprocess with the stack's environment: its settings read <home>/stack.env, while
+# this process's settings point at the pytest session's servers (tests/conftest.py).
+LOAD = f"""
+import asyncio, collections, json
+import nats
+from agents.settings import get_settings
+from tasks import route
+
+ROUTED = {{
+    "analysis": {{"capability": "analysis", "payload": {{"data": [1, 2, 3]}}}},
+    "performance": {{"capability": "performance",
+                     "payload": {{"metrics": {{"cpu": [40, 95]}}, "thresholds": {{"cpu": 90}}}}}},
+    "optimization": {{"capability": "optimization", "payload": {{"snapshot": {{"cpu_percent": 91}}}}}},
+    "routing": {{"capability": "routing", "payload": {{"capability": "analysis"}}}},
+}}
+UNKNOWN = {{"capability": "teleport"}}
+INVALID = {{"capability": "analysis", "payload": {{"data": "not a list"}}}}
+# statistics.fmean overflows: the analysis engine raises OverflowError, a real engine failure.
+FAILING = {{"capability": "analysis", "payload": {{"data": [1e308, 1e308, -1e308]}}}}
+tally = collections.Counter()
+
+
+def settle(kind, result):
+    try:
+        result.get(timeout=60)
+    except Exception as exc:
+        tally[kind + ":" + type(exc).__name__] += 1
+    else:
+        tally[kind + ":ok"] += 1
+
+
+sent = [("analysis", route.delay(ROUTED["analysis"])) for _ in range({ROUTED_ANALYSIS})]
+for kind in ("performance", "optimization", "routing"):
+    sent += [(kind, route.delay(ROUTED[kind])) for _ in range({ROUTED_OTHERS})]
+sent += [("unknown", route.delay(UNKNOWN)) for _ in range({REFUSED})]
+sent += [("invalid", route.delay(INVALID)) for _ in range({REFUSED})]
+for kind, result in sent:
+    settle(kind, result)
+# Each failure is followed by a success: the breaker (BREAKER_FAILURE_THRESHOLD consecutive
+# failures) stays closed, so no routed request is refused because of it.
+for _ in range({FAILING}):
+    settle("failing", route.delay(FAILING))
+    settle("analysis", route.delay(ROUTED["analysis"]))
+
+
+async def events():
+    nc = await nats.connect(get_settings().nats_url)
+    replies = await nc.subscribe("prometheus-live.replies")
+    await nc.flush()
+    js = nc.jetstream()
+    for n in range({EVENTS}):
+        body = json.dumps({{"data": [1, 2, 3, n]}}).encode()
+        await js.publish("events.analysis.summary", body, headers={{"Reply-To": "prometheus-live.replies"}})
+    await js.publish("events.analysis.summary", b"{{not json")  # dead letter: bad_json
+    await js.publish("events.teleport.now", b"{{}}")  # dead letter: unknown_capability
+    for _ in range({EVENTS}):
+        tally["event:" + json.loads((await replies.next_msg(timeout=60)).data)["status"]] += 1
+    await nc.close()
+
+
+asyncio.run(events())
+print(json.dumps(dict(sorted(tally.items()))))
+"""
+EXPECTED_LOAD = {
+    "analysis:ok": ROUTED_ANALYSIS + FAILING,
+    "performance:ok": ROUTED_OTHERS,
+    "optimization:ok": ROUTED_OTHERS,
+    "routing:ok": ROUTED_OTHERS,
+    "unknown:UnknownCapability": REFUSED,
+    "invalid:InvalidRequest": REFUSED,
+    "failing:OverflowError": FAILING,
+    "event:success": EVENTS,
+}
+
+_STRING = re.compile(r'"(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])*\'|`[^`]*`')
+_LABEL_LIST = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)")
+_MATCHERS = r'\s*(\{(?:"(?:\\.|[^"\\])*"|[^}"])*\})?'
+_COMPARISON = re.compile(r"(==|!=|>=|<=|>|<)(?!\s*bool\b)")
+
+
+@dataclass
+class Stack:
+    """A running `agents up`: its home, the URLs of stack.env and its process."""
+
+    home: Path
+    urls: dict[str, str]
+    process: subprocess.Popen[bytes]
+
+
+@dataclass
+class Report:
+    """One round of checks: what is wrong, and what each query and selector returned."""
+
+    problems: list[str] = field(default_factory=list)
+    queries: dict[str, int] = field(default_factory=dict)
+    exprs: dict[str, str] = field(default_factory=dict)
+    series: dict[str, int] = field(default_factory=dict)
+
+
+def grafana_expr(expr: str) -> str:
+    """A dashboard expr as Grafana sends it: range variables set, label variables match all."""
+    for name, value in GRAFANA_RANGES.items():
+        expr = re.sub(rf"\$(?:\{{{name}\}}|{name}\b)", value, expr)
+    # A label variable (`engine="$engine"`, `engine=~"${engine:regex}"`) becomes "any value".
+    expr = re.sub(r'(\w+)\s*(?:=~|=)\s*"[^"]*\$[^"]*"', r'\1=~".*"', expr)
+    assert "$" not in _STRING.sub('""', expr), f"unreplaced Grafana variable in {expr!r}"
+    return expr
+
+
+def selectors(expr: str) -> list[str]:
+    """Every series selector of a PromQL expr, label matchers kept: `up{job="flower"}`, `x_total`."""
+    names, _ = series_in(expr)
+    skipped = [m.span() for pattern in (_STRING, _LABEL_LIST) for m in pattern.finditer(expr)]
+    found: dict[str, None] = {}
+    for name in sorted(names):
+        for match in re.finditer(rf"(?<![\w:]){re.escape(name)}(?![\w:(]){_MATCHERS}", expr):
+            if not any(start <= match.start() < end for start, end in skipped):
+                found[name + re.sub(r"\s+", "", match.group(1) or "")] = None
+    return list(found)
+
+
+def _blank(match: re.Match[str]) -> str:
+    return match.group(0)[0] + " " * (len(match.group(0)) - 2) + match.group(0)[-1]
+
+
+def _masked(expr: str) -> str:
+    """expr with the insides of strings and label matchers blanked, positions kept."""
+    return re.sub(r"\{[^}]*\}", _blank, _STRING.sub(_blank, expr))
+
+
+def unfiltered(expr: str) -> str:
+    """A rule's expr whatever its thresholds: each comparison made a `bool` one (keeps every
+    series) and each `unless` clause dropped (it removes series while the rule should be quiet).
+    Series come back only if its binary operations match on the labels really scraped."""
+    while found := list(re.finditer(r"\bunless\b", masked := _masked(expr))):
+        start = end = found[-1].start()
+        depth = 0
+        while end < len(expr) and depth >= 0:  # to the end of the clause's parenthesis level
+            depth += {"(": 1, ")": -1}.get(masked[end], 0)
+            end += depth >= 0
+        expr = expr[:start].rstrip() + expr[end:]
+    for match in reversed(list(_COMPARISON.finditer(_masked(expr)))):
+        expr = f"{expr[: match.end()]} bool{expr[match.end() :]}"
+    return expr
+
+
+def left_side(expr: str) -> str | None:
+    """The left operand of an expr joining two sides with `and` or `/` at its top level (None
+    when it has no such join, or an `or`, whose sides may rightly differ)."""
+    masked, depth, top = _masked(expr), 0, []
+    for char in masked:
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        top.append(depth == 0)
+    joins = [m for m in re.finditer(r"\b(?:and|or)\b|/", masked) if top[m.start()]]
+    if not joins or any(m.group() == "or" for m in joins):
+        return None
+    return expr[: joins[0].start()].strip()
+
+
+def queries_to_check() -> dict[str, str]:
+    """Every rule's expr (by alert name) and every dashboard target's expr (by panel and refId)."""
+    rules = {name: yaml_values(block, "expr") for name, block in rule_blocks(RULES.read_text()).items()}
+    assert all(len(exprs) == 1 for exprs in rules.values()), rules
+    checked = {f"rule {name}": exprs[0] for name, exprs in rules.items()}
+    for panel in panels(json.loads(DASHBOARD.read_text())):
+        for target in panel["targets"]:
+            checked[f"panel {panel['title']!r} {target['refId']}"] = grafana_expr(target["expr"])
+    return checked
+
+
+def scrape_jobs() -> dict[str, str]:
+    """Job name -> metrics_path of each job of k8s/prometheus/prometheus.yml."""
+    jobs: dict[str, str] = {}
+    for block in re.split(r"^\s*- job_name:", CONFIG.read_text(), flags=re.MULTILINE)[1:]:
+        path = re.search(r"^\s*metrics_path:\s*(\S+)", block, re.MULTILINE)
+        jobs[block.split()[0]] = path.group(1) if path else "/metrics"
+    return jobs
+
+
+def static_targets(urls: dict[str, str]) -> dict[str, list[tuple[str, str]]]:
+    """(host:port, pod label) of each job's targets in the local stack."""
+
+    def address(url: str) -> str:
+        return urllib.parse.urlsplit(url).netloc
+
+    workers = sorted(
+        (k.removeprefix("HEALTH_URL_").lower(), v) for k, v in urls.items() if k.startswith("HEALTH_URL_")
+    )
+    return {
+        "agents-exporter": [(address(urls["EXPORTER_URL"]), "agents-exporter-local")],
+        "agents-workers": [(address(url), f"{engine}-engine-local") for engine, url in workers],
+        "agents-bridge": [(address(urls["BRIDGE_METRICS_URL"]), "nats-bridge-local")],
+        "flower": [(address(urls["FLOWER_URL"]), "flower-local")],
+    }
+
+
+def write_config(folder: Path, urls: dict[str, str]) -> Path:
+    """prometheus.yml (JSON is YAML) scraping the stack every second, with a copy of the rules."""
+    jobs, targets = scrape_jobs(), static_targets(urls)
+    assert set(jobs) == set(targets) == JOBS, f"k8s/prometheus/prometheus.yml has jobs {sorted(jobs)}"
+    rules = folder / RULES.name
+    rules.write_text(RULES.read_text())
+    config = {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s", "scrape_timeout": "1s"},
+        "rule_files": [str(rules)],
+        "scrape_configs": [
+            {
+                "job_name": job,
+                "metrics_path": path,
+                "static_configs": [
+                    {"targets": [where], "labels": {"namespace": "agents", "pod": pod}}
+                    for where, pod in targets[job]
+                ],
+            }
+            for job, path in jobs.items()
+        ],
+    }
+    path = folder / "prometheus.yml"
+    path.write_text(json.dumps(config, indent=2))
+    return path
+
+
+def api(base: str, path: str, **params: str) -> dict[str, Any]:
+    """One Prometheus HTTP API call; its JSON body, errors (400, 422, 503) included."""
+    url = f"{base}{path}?{urllib.parse.urlencode(params)}"
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            body: dict[str, Any] = json.load(response)
+    except urllib.error.HTTPError as exc:
+        with exc:
+            raw = exc.read()
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = {"status": "error", "error": f"HTTP {exc.code}: {raw[:500]!r}"}
+    return body
+
+
+def series_count(base: str, selector: str, start: float) -> int:
+    """How many series the selector matched between `start` and now (an error counts as none)."""
+    answer = api(base, "/api/v1/series", **{"match[]": selector, "start": f"{start:.3f}"})
+    return len(answer.get("data") or []) if answer.get("status") == "success" else 0
+
+
+def check_query(base: str, name: str, expr: str, start: float, report: Report) -> None:
+    """Evaluate one expr, and look up every series it selects, into `report`."""
+    report.exprs[name] = expr
+    answer = api(base, "/api/v1/query", query=expr, time=f"{time.time():.3f}")
+    if answer.get("status") != "success":
+        report.problems.append(f"{name}: Prometheus refused {expr!r}: {answer.get('error')}")
+        return
+    result = answer["data"]["result"]
+    report.queries[name] = len(result) if answer["data"]["resultType"] in ("vector", "matrix") else 1
+    # A rule's condition holds only while it fires; a panel must always show something.
+    if name.startswith("panel") and not result:
+        report.problems.append(f"{name}: no data for {expr!r}")
+    for selector in selectors(expr):
+        for wanted in dict.fromkeys((selector.partition("{")[0], selector)):
+            if wanted not in report.series:
+                report.series[wanted] = series_count(base, wanted, start)
+            if not report.series[wanted] and wanted not in ALLOWED_MISSING:
+                report.problems.append(f"{name}: no series {wanted!r} was scraped (used in {expr!r})")
+
+
+def check_rule_matches(base: str, name: str, expr: str, report: Report) -> None:
+    """The rule, thresholds aside, finds series: a `/`, `and on (...)` or `or` whose two sides
+    never share labels would keep the rule quiet forever (promtool's tests use made-up labels)."""
+    shape = unfiltered(expr)
+    answer = api(base, "/api/v1/query", query=shape, time=f"{time.time():.3f}")
+    if answer.get("status") != "success":
+        report.problems.append(f"{name}: Prometheus refused {shape!r}: {answer.get('error')}")
+        return
+    report.queries[f"{name}, thresholds as bool"] = len(answer["data"]["result"])
+    report.exprs[f"{name}, thresholds as bool"] = shape
+    if name.removeprefix("rule ") in ALLOWED_UNMATCHED:
+        return
+    if not answer["data"]["result"]:
+        report.problems.append(f"{name}: matches no series even with its thresholds as bool: {shape!r}")
+    left = left_side(shape)
+    if left is None:
+        return
+    # Every series of the left side needs a partner on the right, or it can never fire.
+    alone = api(base, "/api/v1/query", query=f"({left}) unless ({shape})", time=f"{time.time():.3f}")
+    unmatched = [s["metric"] for s in alone.get("data", {}).get("result", [])]
+    if alone.get("status") != "success" or unmatched:
+        report.problems.append(
+            f"{name}: can never fire for {unmatched or alone.get('error')}: these series of {left!r} "
+            f"have no partner on the other side of {shape!r}"
+        )
+
+
+def check_targets_and_rules(base: str, expected: dict[str, int], report: Report) -> None:
+    """Every target of the four jobs up (and `up` 1), every rule of the file loaded and healthy."""
+    targets = api(base, "/api/v1/targets", state="active")["data"]["activeTargets"]
+    jobs = {job: sum(1 for t in targets if t["labels"]["job"] == job) for job in expected}
+    if jobs != expected:
+        report.problems.append(f"targets per job {jobs}, expected {expected}")
+    for target in targets:
+        if target["health"] != "up":
+            report.problems.append(
+                f"target {target['scrapeUrl']} is {target['health']}: {target['lastError']}"
+            )
+    up = api(base, "/api/v1/query", query="up")["data"]["result"]
+    down = [s["metric"] for s in up if s["value"][1] != "1"]
+    if len(up) != sum(expected.values()) or down:
+        report.problems.append(f"up: {len(up)} series, not 1: {down}")
+    rules = [r for g in api(base, "/api/v1/rules")["data"]["groups"] for r in g["rules"]]
+    names = set(rule_blocks(RULES.read_text()))
+    if {r["name"] for r in rules} != names or len(rules) != len(names):
+        report.problems.append(
+            f"loaded rules {sorted(r['name'] for r in rules)}, the file has {sorted(names)}"
+        )
+    for rule in rules:
+        if rule["health"] != "ok":
+            report.problems.append(f"rule {rule['name']} health {rule['health']}: {rule.get('lastError')}")
+
+
+def check_all(base: str, queries: dict[str, str], expected: dict[str, int], start: float) -> Report:
+    """One round of every check."""
+    report = Report()
+    check_targets_and_rules(base, expected, report)
+    for name, expr in queries.items():
+        check_query(base, name, expr, start, report)
+        if name.startswith("rule "):
+            check_rule_matches(base, name, expr, report)
+    return report
+
+
+def save(report: Report) -> None:
+    """test-artifacts/prometheus/queries.json: series returned per query and per selector."""
+    ARTIFACT.parent.mkdir(parents=True, exist_ok=True)
+    body = {
+        "queries": report.queries,
+        "series": report.series,
+        "exprs": report.exprs,
+        "problems": report.problems,
+    }
+    ARTIFACT.write_text(json.dumps(body, indent=2, sort_keys=True) + "\n")
+
+
+def stop_process_tree(up: subprocess.Popen[bytes], out: Path) -> None:
+    """Ctrl-C to `agents up` (as test_up does) and check that no process is left behind."""
+    descendants = psutil.Process(up.pid).children(recursive=True) if up.poll() is None else []
+    up.send_signal(signal.SIGINT)
+    try:
+        up.wait(timeout=90)
+    finally:
+        left = [p for p in descendants if _alive(p)]
+        for process in left:  # only what this test started: descendants of its `agents up`
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.kill()
+        if up.poll() is None:
+            up.kill()
+            up.wait()
+    assert up.returncode == 0, out.read_text(errors="replace")[-3000:]
+    assert "stopped; no process left running." in out.read_text(errors="replace")
+    assert left == [], [p.cmdline() for p in left]
+
+
+def _alive(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+@pytest.fixture()
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    """`agents up` with a temporary AGENTS_HOME, as tests/agents/stack/test_up.py starts it."""
+    home = tmp_path / "home"
+    out = tmp_path / "up.out"
+    with open(out, "wb") as sink:
+        up = subprocess.Popen(
+            [str(Path(sys.executable).parent / "agents"), "up"],
+            cwd=ROOT,
+            env=stack_env(home) | {"FLOWER_PORT": str(free_port())},
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        printed = wait_for_line(out, "Ctrl-C stops everything", up)
+        assert "workers 4/4" in printed, printed
+        wait_for_line(home / "logs" / "bridge.log", "bridge_started", up, timeout=30)
+        urls = dict(line.split("=", 1) for line in (home / "stack.env").read_text().splitlines())
+        yield Stack(home, urls, up)
+    finally:
+        stop_process_tree(up, out)
+
+
+@pytest.fixture()
+def prometheus(stack: Stack, tmp_path: Path) -> Iterator[str]:
+    """Debian's Prometheus scraping the stack; its base URL."""
+    binary = debian_tool("prometheus", "prometheus")
+    folder = tmp_path / "prometheus"
+    folder.mkdir()
+    config = write_config(folder, stack.urls)
+    base = f"http://127.0.0.1:{free_port()}"
+    log = folder / "prometheus.log"
+    with open(log, "wb") as sink:
+        process = subprocess.Popen(
+            [
+                binary,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={folder / 'data'}",
+                f"--web.listen-address={base.removeprefix('http://')}",
+            ],
+            cwd=folder,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while not _ready(base):
+            assert process.poll() is None, log.read_text(errors="replace")[-3000:]
+            assert time.monotonic() < deadline, log.read_text(errors="replace")[-3000:]
+            time.sleep(0.3)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert process.returncode == 0, log.read_text(errors="replace")[-3000:]
+
+
+def _ready(base: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{base}/-/ready", timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def run_load(stack: Stack) -> dict[str, int]:
+    """The mixed load, from a client with the stack's settings; outcome counts by kind."""
+    done = subprocess.run(
+        [sys.executable, "-c", LOAD],
+        cwd=ROOT,
+        env=stack_env(stack.home),
+        capture_output=True,
+        text=True,
+        timeout=150,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    tally: dict[str, int] = json.loads(done.stdout.strip().splitlines()[-1])
+    return tally
+
+
+@pytest.mark.timeout(300)
+def test_every_rule_and_panel_query_has_scraped_series_under_load(stack: Stack, prometheus: str) -> None:
+    start = time.time() - 1
+    queries = queries_to_check()
+    expected_targets = {job: len(targets) for job, targets in static_targets(stack.urls).items()}
+
+    assert run_load(stack) == EXPECTED_LOAD
+    time.sleep(SETTLE_SECONDS)
+    deadline = time.monotonic() + CHECK_DEADLINE_SECONDS
+    while True:
+        report = check_all(prometheus, queries, expected_targets, start)
+        if not report.problems or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    save(report)
+    assert report.problems == [], "\n".join(report.problems)
+    assert set(queries) <= set(report.queries)
+
+    # The check can fail: a rule on a series nobody serves is reported, by name.
+    made_up, expr = Report(), "rate(agents_made_up_total[5m]) > 0"
+    check_query(prometheus, "rule MadeUp", expr, start, made_up)
+    assert made_up.problems == [
+        f"rule MadeUp: no series 'agents_made_up_total' was scraped (used in {expr!r})"
+    ]
