@@ -14,7 +14,7 @@ from rich.table import Table
 
 from agents.cli_history import doctor, migrate, tasks_group
 from agents.errors import AgentsError
-from agents.logs import configure_logging
+from agents.logs import configure_logging, log_to_stderr
 from agents.urls import masked
 
 # Piped output (scripts, grep) gets full-width tables instead of rich's 80-column default.
@@ -203,17 +203,19 @@ def exporter(host: str, port: int | None) -> None:
     from agents.exporter.server import serve
     from agents.settings import get_settings
 
-    serve(host, port or get_settings().exporter_port)
+    settings = get_settings()
+    log_to_stderr(settings.log_level, settings.log_format)
+    serve(host, port or settings.exporter_port)
 
 
 @main.command(name="history-writer")
 def history_writer() -> None:
     """Move lifecycle records from Redis to PostgreSQL in batches until SIGTERM."""
-    import logging
-
     from agents.recorder import run_writer_process
+    from agents.settings import get_settings
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = get_settings()
+    log_to_stderr(settings.log_level, settings.log_format)
     run_writer_process()
 
 

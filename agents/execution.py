@@ -6,11 +6,13 @@ import asyncio
 import time
 from typing import Any
 
+import structlog
 from pydantic import ValidationError
 
 from agents import aio
 from agents.base import BaseAgent
 from agents.errors import InvalidRequest, RequestTimeout, UnknownCapability
+from agents.logs import request_context
 from agents.models import TaskRequest
 
 
@@ -50,8 +52,14 @@ def execute(engine: BaseAgent, raw: Any, *, task_id: str | None) -> Any:
     engine.metrics.tasks_received += 1
     started = time.perf_counter()
     ok = False
+    # Every log line of the handler carries the request's ids (agents/logs.py, JSON lines).
+    context = request_context(
+        task_id=request.task_id, engine=engine.name, capability=request.capability,
+        correlation_id=request.correlation_id, trace_id=request.trace_id,
+    )  # fmt: skip
     try:
-        result = aio.run(_with_timeout(engine, request))
+        with structlog.contextvars.bound_contextvars(**context):
+            result = aio.run(_with_timeout(engine, request))
         ok = True
         return result
     finally:

@@ -5,9 +5,13 @@
 
 from __future__ import annotations
 
-from celery import Celery
+from typing import Any
 
-from agents.logs import configure_logging
+from celery import Celery
+from celery.signals import after_setup_logger, after_setup_task_logger
+
+from agents.logs import configure_logging, use_formatter
+from agents.settings import get_settings
 from tasks.health_server import HealthServer
 from tasks.pool_watch import PromptReaping
 
@@ -27,3 +31,10 @@ app = Celery(
 app.config_from_object("celeryconfig")
 app.steps["worker"].add(PromptReaping)
 app.steps["worker"].add(HealthServer)
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def _platform_log_format(logger: Any, **_: Any) -> None:
+    # Celery sets up the worker's and beat's handlers; every line then has the platform's format.
+    use_formatter(logger, get_settings().log_format)

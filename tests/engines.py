@@ -8,6 +8,7 @@ import os
 import time
 from typing import Any
 
+import structlog
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 
@@ -67,6 +68,8 @@ class FlakyEngine(BaseAgent):
                 with contextlib.suppress(SoftTimeLimitExceeded):
                     time.sleep(1)
         await asyncio.sleep(float(payload.get("sleep", 0)))
+        if payload.get("log"):  # a handler's log line: it carries the request's ids (agents/logs.py)
+            structlog.get_logger("tests.flaky").info("flaky_says_hello")
         if payload.get("fail"):
             raise RuntimeError("asked to fail")
         if "then" in payload:  # a request for the next step of a chain

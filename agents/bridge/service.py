@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 
 import structlog
@@ -14,6 +13,7 @@ from agents.bridge.dispatch import Dispatcher
 from agents.bridge.mapping import SubjectMap
 from agents.catalog import engines
 from agents.connections import redis_client
+from agents.logs import log_to_stderr
 from agents.settings import Settings, get_settings
 
 log = structlog.get_logger("agents.bridge")
@@ -49,9 +49,7 @@ async def serve(settings: Settings) -> None:
 
 def run(metrics_port: int | None = None, metrics_host: str = "127.0.0.1") -> None:
     """Blocking entry point of `agents bridge`."""
-    logging.basicConfig(
-        level=get_settings().log_level.upper(), format="%(asctime)s %(levelname)s %(message)s"
-    )
+    log_to_stderr(get_settings().log_level, get_settings().log_format)
     if metrics_port:
         from prometheus_client import start_http_server
 
