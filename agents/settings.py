@@ -124,6 +124,9 @@ class Settings(BaseSettings):
     )
     flower_port: int = Field(5555, ge=1, le=65535, description="Flower port for `make run`.")
     log_level: str = Field("INFO", description="Log level of workers and CLI.")
+    log_format: Literal["json", "text"] = Field(
+        "json", description="json: one JSON object per line from every process; text: key=value lines."
+    )
     # Observability (issue 10): the exporter, worker health endpoints.
     exporter_port: int = Field(9808, ge=1, le=65535, description="`agents exporter` serves /metrics here.")
     exporter_url: str = Field("http://127.0.0.1:9808", description="Where the exporter answers.")
@@ -132,6 +135,10 @@ class Settings(BaseSettings):
     )
     health_port: int = Field(
         8080, ge=0, le=65535, description="Each worker serves /health and /metrics here (0: off)."
+    )
+    otel_enabled: bool = Field(
+        False,
+        description="Trace context through task headers (tasks/tracing.py); the SDK reads its own OTEL_*.",
     )
 
     @field_validator("agent_engines", "agent_hooks")

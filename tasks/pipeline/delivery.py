@@ -14,6 +14,9 @@ from celery.exceptions import SoftTimeLimitExceeded, TaskRevokedError, TimeLimit
 from agents.names import PUBLISH_ID_HEADER, REDELIVERED_HEADER, REPLY_SUBJECT_HEADER, engine_of
 from agents.statuses import SUCCESS
 
+# W3C trace context headers (OpenTelemetry's default propagators), kept so a batch task's request
+# continues its publisher's trace and the router forwards it to the engine's message.
+TRACE_CONTEXT_HEADERS = ("traceparent", "tracestate", "baggage")
 # Celery's request fields that chains, chords, errbacks and link callbacks need after a request
 # ran (the message's group/root/parent ids and embedded signatures), and the options a batch
 # task honours itself (expiry, ignore_result).
@@ -37,7 +40,7 @@ class Delivery:
     worker: str = ""  # node name of the worker that took it
     events: bool = False  # the worker sends task events (Flower) at the moment
     redelivered: bool = False  # kombu put it back on the queue before (requeue, worker lost)
-    headers: dict[str, Any] = field(default_factory=dict)  # the platform's agents_* headers
+    headers: dict[str, Any] = field(default_factory=dict)  # agents_* and trace context headers
     celery: dict[str, Any] = field(default_factory=dict)  # CELERY_CONTEXT_FIELDS that are set
 
     @property
@@ -66,6 +69,10 @@ def delivery_from_fields(
 ) -> Delivery:
     """A Delivery from Celery's request fields (message headers, embed, args and kwargs, as a
     task's request context holds them) and the message's delivery info."""
+    headers = {k: v for k, v in fields.items() if k.startswith("agents_") and v is not None}
+    for name in TRACE_CONTEXT_HEADERS:
+        if (value := fields.get(name)) is not None:
+            headers[name] = value
     return Delivery(
         id=fields["id"],
         task=task_name,
@@ -77,7 +84,7 @@ def delivery_from_fields(
         worker=worker or str(fields.get("hostname") or ""),
         events=events,
         redelivered=bool(info.get(REDELIVERED_HEADER) or fields.get(REDELIVERED_HEADER)),
-        headers={k: v for k, v in fields.items() if k.startswith("agents_") and v is not None},
+        headers=headers,
         # Unset fields stay out, so most requests carry none.
         celery={k: v for k in CELERY_CONTEXT_FIELDS if _is_set(v := fields.get(k))},
     )

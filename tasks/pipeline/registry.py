@@ -18,6 +18,7 @@ from agents.connections import redis_client
 from agents.errors import EngineConfigError
 from agents.recorder import collecting
 from agents.settings import get_settings
+from tasks import tracing
 from tasks.outage import UNREACHABLE
 from tasks.pipeline.delivery import Delivery, Outcome, Published
 from tasks.pipeline.hook import Hook
@@ -96,7 +97,7 @@ def builtin_hooks() -> list[Hook]:
     # History first (the durable record; its records and the metrics' counts are written together
     # at the end of each step), results before retries (a fast retry's own result
     # must not be overwritten by this attempt's RETRY state), callbacks last (as Celery does).
-    return [
+    hooks: list[Hook] = [
         HistoryHook(),
         MetricsHook(),
         BreakerHook(),
@@ -107,6 +108,11 @@ def builtin_hooks() -> list[Hook]:
         BridgeReplyHook(),
         FollowUpHook(),
     ]
+    if tracing.enabled():  # OTEL_ENABLED: batch tasks' request spans, opened before the others run
+        from tasks.pipeline.tracing import TraceHook
+
+        hooks.insert(0, TraceHook())
+    return hooks
 
 
 @lru_cache(maxsize=1)
