@@ -136,6 +136,10 @@ class Settings(BaseSettings):
     health_port: int = Field(
         8080, ge=0, le=65535, description="Each worker serves /health and /metrics here (0: off)."
     )
+    monitoring_thresholds: Path | None = Field(
+        None,
+        description="Performance engine thresholds YAML (unset: agents/monitoring/default_thresholds.yml).",
+    )
     otel_enabled: bool = Field(
         False,
         description="Trace context through task headers (tasks/tracing.py); the SDK reads its own OTEL_*.",

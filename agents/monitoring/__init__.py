@@ -1,0 +1,1 @@
+"""The performance engine's monitoring: thresholds as configuration, and alert state."""

@@ -1,0 +1,20 @@
+"""Where the thresholds come from: MONITORING_THRESHOLDS, or the defaults shipped with the package."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from agents.monitoring.thresholds import ThresholdConfigError, Thresholds, parse
+from agents.settings import Settings
+
+DEFAULT_THRESHOLDS = Path(__file__).with_name("default_thresholds.yml")
+
+
+def configured_thresholds(settings: Settings) -> Thresholds:
+    """The thresholds in force; ThresholdConfigError (naming line and field) if the file is bad."""
+    path = settings.monitoring_thresholds or DEFAULT_THRESHOLDS
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ThresholdConfigError(f"MONITORING_THRESHOLDS={path}: cannot read it ({exc.strerror})") from None
+    return parse(text, str(path))

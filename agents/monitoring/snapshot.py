@@ -1,0 +1,85 @@
+"""A performance snapshot: what the thresholds measure, per engine and for the platform.
+
+Pure. Two readings of the platform's figures (the counters the exporter serves, the registry's
+live figures, the platform gauges) taken `window` seconds apart become one `Measurements`: queue
+depth, live workers and breaker as read; failure ratio and runtime / end-to-end p95 over the
+requests that completed between the two readings (as Prometheus's `rate` and
+`histogram_quantile` over the same window would give them).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from agents.monitoring.thresholds import PLATFORM
+from agents.telemetry.rates import (
+    Completions,
+    RawBucket,
+    bucket_delta,
+    completions_delta,
+    failure_ratio,
+    histogram_quantile,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EngineFigures:
+    """An engine's live figures at the reading: its task, queue depth, workers, breaker (0/1/2)."""
+
+    engine: str
+    task: str
+    depth: int
+    live_workers: int
+    breaker: float
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One read of the platform's figures at `at` (seconds); histograms are cumulative."""
+
+    at: float
+    engines: Sequence[EngineFigures]
+    completions: Mapping[str, Completions] = field(default_factory=dict)  # by engine
+    runtime: Mapping[str, Sequence[RawBucket]] = field(default_factory=dict)  # by task name
+    end_to_end: Mapping[str, Sequence[RawBucket]] = field(default_factory=dict)  # by engine
+    platform: Mapping[str, float] = field(default_factory=dict)  # history_backlog, ...
+
+
+def measurements(previous: Reading | None, current: Reading) -> dict[str, dict[str, float]]:
+    """What each subject measures now; window figures are left out when nothing completed."""
+    done = completions_delta(previous.completions if previous else None, current.completions)
+    measured: dict[str, dict[str, float]] = {}
+    for figures in current.engines:
+        values = {
+            "queue_depth": float(figures.depth),
+            "live_workers": float(figures.live_workers),
+            "breaker_state": figures.breaker,
+        }
+        window = done.get(figures.engine)
+        ratio = failure_ratio(window.failed, window.completed) if window else None
+        if ratio is not None:
+            values["failure_ratio"] = ratio
+        runtime = _window_p95(previous.runtime if previous else None, current.runtime, figures.task)
+        if runtime is not None:
+            values["runtime_p95_seconds"] = runtime
+        latency = _window_p95(previous.end_to_end if previous else None, current.end_to_end, figures.engine)
+        if latency is not None:
+            values["end_to_end_p95_seconds"] = latency
+        measured[figures.engine] = values
+    if current.platform:
+        measured[PLATFORM] = {name: float(value) for name, value in current.platform.items()}
+    return measured
+
+
+def _window_p95(
+    previous: Mapping[str, Sequence[RawBucket]] | None, current: Mapping[str, Sequence[RawBucket]], key: str
+) -> float | None:
+    if key not in current:
+        return None
+    window = bucket_delta(previous.get(key) if previous else None, current[key])
+    if not window or window[-1][1] <= 0:
+        return None
+    p95 = histogram_quantile(0.95, window)
+    return None if math.isnan(p95) else p95
