@@ -15,6 +15,7 @@ from agents.names import (
     HEALTH_REPORT_TASK,
     MAINTENANCE_QUEUE,
     MAINTENANCE_TASKS,
+    MONITOR_TASK,
     PRIORITY_SEP,
     PRIORITY_STEPS,
     PRUNE_REGISTRY_TASK,
@@ -112,6 +113,7 @@ _every = {
     REAP_STUCK_TASK: _settings.reaper_interval_seconds,
     RETENTION_TASK: _settings.retention_interval_seconds,
     HEALTH_REPORT_TASK: _settings.health_report_interval_seconds,
+    MONITOR_TASK: _settings.monitor_interval_seconds,
     ANALYZE_TASK: _settings.analyze_interval_seconds,
 }
 beat_schedule = {

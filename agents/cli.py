@@ -12,7 +12,7 @@ import redis
 from rich.console import Console
 from rich.table import Table
 
-from agents.cli_history import doctor, migrate, tasks_group
+from agents.cli_history import alerts, doctor, migrate, tasks_group
 from agents.errors import AgentsError
 from agents.logs import configure_logging, log_to_stderr
 from agents.urls import masked
@@ -235,6 +235,7 @@ def traffic(route: str | None) -> None:
 main.add_command(migrate)
 main.add_command(doctor)
 main.add_command(tasks_group)
+main.add_command(alerts)
 
 if __name__ == "__main__":
     main()

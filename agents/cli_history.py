@@ -113,3 +113,22 @@ def show(task_id: str) -> None:
     if row is None:
         raise click.ClickException(f"no task {task_id!r} in task_results")
     click.echo(json.dumps(row, default=str, indent=2))
+
+
+@click.command()
+@click.option("--open", "open_only", is_flag=True, help="Only alerts not resolved yet.")
+@click.option("--limit", default=50, show_default=True, help="Newest first, at most this many.")
+def alerts(open_only: bool, limit: int) -> None:
+    """Alerts of the performance engine's monitor (the `alerts` table)."""
+    from db.alerts import list_alerts
+
+    table = Table(title="open alerts" if open_only else "alerts")
+    for column in ("id", "fired", "resolved", "alert", "subject", "severity", "message"):
+        table.add_column(column)
+    for row in list_alerts(open_only=open_only, limit=limit):
+        resolved = row["resolved_at"].strftime("%Y-%m-%d %H:%M:%S") if row["resolved_at"] else "open"
+        table.add_row(
+            str(row["id"]), row["created_at"].strftime("%Y-%m-%d %H:%M:%S"), resolved, row["name"],
+            str(row["engine"]), row["severity"], row["message"],
+        )  # fmt: skip
+    console.print(table)

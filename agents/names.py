@@ -25,7 +25,11 @@ REAP_STUCK_TASK = "agents.maintenance.reap_stuck"
 RETENTION_TASK = "agents.maintenance.apply_retention"
 HEALTH_REPORT_TASK = "agents.maintenance.health_report"
 ANALYZE_TASK = "agents.maintenance.analyze"
-MAINTENANCE_TASKS = (PRUNE_REGISTRY_TASK, REAP_STUCK_TASK, RETENTION_TASK, HEALTH_REPORT_TASK, ANALYZE_TASK)
+# The performance engine's monitor: thresholds over a snapshot, alerts stored and sent.
+MONITOR_TASK = "agents.maintenance.monitor"
+MAINTENANCE_TASKS = (
+    PRUNE_REGISTRY_TASK, REAP_STUCK_TASK, RETENTION_TASK, HEALTH_REPORT_TASK, ANALYZE_TASK, MONITOR_TASK,
+)  # fmt: skip
 # Maintenance jobs have their own queue so a slow job never delays routing.
 MAINTENANCE_QUEUE = "maintenance"
 
@@ -54,6 +58,8 @@ ENGINE_INFO_KEY = KEY_PREFIX + "engines"  # hash engine -> JSON card (capabiliti
 COUNTERS_KEY = KEY_PREFIX + "counters"  # hash "<kind>" -> count (router rejections)
 # Prometheus counters and histograms counted at the source (agents/telemetry), read by the exporter.
 METRICS_KEY = KEY_PREFIX + "metrics"
+# The performance engine's monitor: its last reading and alert state (agents/monitoring/monitor.py).
+MONITOR_STATE_KEY = KEY_PREFIX + "monitor:state"
 # Lifecycle records wait here until a history writer moves them to PostgreSQL.
 HISTORY_PENDING_KEY = KEY_PREFIX + "history:pending"
 HISTORY_WRITERS_KEY = KEY_PREFIX + "history:writers"  # sorted set writer id -> liveness expiry

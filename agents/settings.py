@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     reaper_interval_seconds: float = Field(60, gt=0, description="Beat: stuck-task reaper period.")
     retention_interval_seconds: float = Field(3600, gt=0, description="Beat: history retention period.")
     health_report_interval_seconds: float = Field(300, gt=0, description="Beat: health report period.")
+    monitor_interval_seconds: float = Field(
+        15, gt=0, description="Beat: the monitor's period (thresholds over a performance snapshot)."
+    )
     analyze_interval_seconds: float = Field(3600, gt=0, description="Beat: ANALYZE of hot tables period.")
     traffic_route: Literal["new_system", "old_system"] = Field(
         "new_system", description="old_system stops the NATS bridge consuming (rollback)."

@@ -10,6 +10,7 @@ from agents.connections import registry
 from agents.names import (
     ANALYZE_TASK,
     HEALTH_REPORT_TASK,
+    MONITOR_TASK,
     PRUNE_REGISTRY_TASK,
     REAP_STUCK_TASK,
     RETENTION_TASK,
@@ -77,3 +78,15 @@ def analyze() -> list[str]:
     from db.maintenance import analyze as run_analyze
 
     return run_analyze()
+
+
+@app.task(name=MONITOR_TASK)
+def monitor() -> list[dict[str, Any]]:
+    """Evaluate the thresholds (MONITORING_THRESHOLDS) over a fresh snapshot; store and send the
+    alerts that fired or resolved, and return them."""
+    from agents.connections import redis_client
+    from agents.monitoring.files import configured_thresholds
+    from agents.monitoring.monitor import Monitor, as_payload
+
+    transitions = Monitor(redis_client(), configured_thresholds(get_settings())).run_once()
+    return [as_payload(t) for t in transitions]
