@@ -1,5 +1,6 @@
-"""What `agents exporter` serves, read at scrape time: the pipeline's counters from Redis, queue
-depths, heartbeats and breakers from the registry, and PostgreSQL's connection use.
+"""What `agents exporter` serves, read at scrape time (agents/telemetry/sources.py, the module the
+performance engine's snapshots read too): the pipeline's counters from Redis, queue depths,
+heartbeats and breakers from the registry, and PostgreSQL's connection use.
 
 Every name, help text and label set comes from agents/telemetry/catalog.py. A server that cannot
 be reached costs its own series (and `agent_redis_up` / `agent_db_up` say 0), not the scrape.
@@ -7,10 +8,8 @@ be reached costs its own series (and `agent_redis_up` / `agent_db_up` say 0), no
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -18,16 +17,10 @@ import structlog
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from agents.names import LIVE_WORKERS_KEY, MAINTENANCE_QUEUE, WORKER_ACTIVE_KEY, queue_keys
-from agents.recorder import backlog
-from agents.registry import Registry, text
-from agents.routing.decision import BreakerState
 from agents.telemetry import catalog as m
-from agents.telemetry.store import read
+from agents.telemetry.sources import BREAKER_VALUES, database_figures, forget_workers, read_figures
 
 log = structlog.get_logger("agents.exporter")
-
-BREAKER_VALUES = {BreakerState.CLOSED: 0.0, BreakerState.HALF_OPEN: 1.0, BreakerState.OPEN: 2.0}
 
 
 def family(metric: m.Metric) -> Any:
@@ -37,23 +30,6 @@ def family(metric: m.Metric) -> Any:
     if metric.kind == "histogram":
         return HistogramMetricFamily(metric.name, metric.help, labels=metric.labels)
     return GaugeMetricFamily(metric.name, metric.help, labels=metric.labels)
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerReport:
-    """What a worker's heartbeat last said: requests running, queues consumed."""
-
-    active: int = 0
-    queues: tuple[str, ...] = ()
-
-    @classmethod
-    def parse(cls, raw: bytes | str) -> WorkerReport:
-        """A report from its JSON in Redis; an unreadable one counts as empty."""
-        try:
-            data = json.loads(raw)
-            return cls(int(data.get("active", 0)), tuple(str(q) for q in data.get("queues", ())))
-        except (ValueError, TypeError, AttributeError):
-            return cls()
 
 
 class WorkerMemory:
@@ -89,7 +65,6 @@ class PlatformCollector(Collector):
 
     def __init__(self, client: redis.Redis, offline_after: float, database: bool = True) -> None:
         self.client = client
-        self.registry = Registry(client)
         self.workers = WorkerMemory(offline_after)
         self.database = database
 
@@ -112,65 +87,41 @@ class PlatformCollector(Collector):
             yield from self._from_postgres()
 
     def _from_redis(self) -> Iterator[Metric]:
-        yield from _counted(read(self.client))
-        candidates = self.registry.candidates()
+        figures = read_figures(self.client)
+        yield from _counted(figures.counted)
         agent_queue, breaker = family(m.AGENT_QUEUE_SIZE), family(m.AGENT_BREAKER_STATE)
-        depths = {MAINTENANCE_QUEUE: 0}
-        for candidate in candidates:
+        for candidate in figures.engines:
             agent_queue.add_metric([candidate.engine], float(candidate.depth))
             breaker.add_metric([candidate.engine], BREAKER_VALUES[candidate.breaker])
-            depths[candidate.queue] = candidate.depth
-        if MAINTENANCE_QUEUE not in {c.queue for c in candidates}:
-            depths[MAINTENANCE_QUEUE] = sum(
-                int(self.client.llen(key)) for key in queue_keys(MAINTENANCE_QUEUE)
-            )
-        reports, up = self._workers()
+        up, _ = self.workers.update(figures.expiries, set(figures.reports), figures.now)
+        forget_workers(self.client, [h for h in figures.reports if h not in up and h not in figures.expiries])
         # Consumers per queue from what each live worker says it consumes (maintenance too).
-        consuming: dict[str, int] = dict.fromkeys(depths, 0)
-        for host, report in reports.items():
+        consuming: dict[str, int] = dict.fromkeys(figures.depths, 0)
+        for host, report in figures.reports.items():
             if up.get(host):
                 for queue in report.queues:
                     consuming[queue] = consuming.get(queue, 0) + 1
         queue_length, consumers = family(m.QUEUE_LENGTH), family(m.ACTIVE_CONSUMERS)
-        for queue in sorted(depths):
-            queue_length.add_metric([queue], float(depths[queue]))
+        for queue in sorted(figures.depths):
+            queue_length.add_metric([queue], float(figures.depths[queue]))
         for queue in sorted(consuming):
             consumers.add_metric([queue], float(consuming[queue]))
         yield from (queue_length, agent_queue, consumers, breaker)
         worker_up, tasks_active = family(m.WORKER_UP), family(m.WORKER_TASKS_ACTIVE)
         for host, is_up in sorted(up.items()):
             worker_up.add_metric([host], 1.0 if is_up else 0.0)
-            active = reports[host].active if host in reports else 0
+            active = figures.reports[host].active if host in figures.reports else 0
             tasks_active.add_metric([host], float(active) if is_up else 0.0)
         yield worker_up
         yield tasks_active
         history = family(m.HISTORY_BACKLOG)
-        history.add_metric([], float(backlog(self.client)))
+        history.add_metric([], float(figures.history_backlog))
         yield history
-
-    def _workers(self) -> tuple[dict[str, WorkerReport], dict[str, bool]]:
-        """Each worker's last report (active requests, queues) and whether it is up."""
-        seconds, micros = self.client.time()
-        now = seconds + micros / 1e6
-        expiries: dict[str, float] = {}
-        heartbeats: list[Any] = self.client.zrange(LIVE_WORKERS_KEY, 0, -1, withscores=True)
-        for raw, expiry in heartbeats:
-            host = str(text(raw)).partition("|")[2]
-            expiries[host] = max(expiries.get(host, 0.0), float(expiry))
-        raw_reports: dict[Any, Any] = self.client.hgetall(WORKER_ACTIVE_KEY)
-        reports = {str(text(k)): WorkerReport.parse(v) for k, v in raw_reports.items()}
-        up, _ = self.workers.update(expiries, set(reports), now)
-        stale = [host for host in reports if host not in up and host not in expiries]
-        if stale:  # a crashed worker's entry, past offline_after: nobody else removes it
-            self.client.hdel(WORKER_ACTIVE_KEY, *stale)
-        return reports, up
 
     def _from_postgres(self) -> Iterator[Metric]:
         db_up = GaugeMetricFamily(m.DB_UP.name, m.DB_UP.help)
         try:
-            from db.stats import connection_use
-
-            by_state, max_connections = connection_use()
+            by_state, max_connections = database_figures()
         except Exception as exc:  # any driver or server error: say so, keep the other series
             log.warning("exporter_postgres_unreachable", error=repr(exc))
             db_up.add_metric([], 0.0)
