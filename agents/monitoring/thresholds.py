@@ -8,7 +8,7 @@ every problem named by line and field, before the performance engine starts. Pur
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -37,6 +37,7 @@ Comparison = Literal[">", ">=", "<", "<=", "=="]
 Severity = Literal["info", "warning", "critical"]
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+M = TypeVar("M", bound=BaseModel)
 
 
 class ThresholdConfigError(ValueError):
@@ -116,13 +117,18 @@ class Thresholds(BaseModel):
 
 def parse(text: str, source: str = "<thresholds>") -> Thresholds:
     """Validate a thresholds YAML document; ThresholdConfigError names each problem's line."""
+    return validate_yaml(Thresholds, text, source)
+
+
+def validate_yaml(model: type[M], text: str, source: str) -> M:
+    """A YAML document validated as `model`; ThresholdConfigError names each problem's line and field."""
     try:
         data = yaml.safe_load(text)
         root = yaml.compose(text)
     except yaml.YAMLError as exc:
         raise ThresholdConfigError(f"{source}: not valid YAML: {exc}") from None
     try:
-        return Thresholds.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         problems = []
         for error in exc.errors():

@@ -1,0 +1,169 @@
+"""The optimization engine's rules and decisions. Pure: what to do, whether it may be done now, and
+whether it helped. Carrying an action out (Celery's remote control) and recording it are elsewhere.
+
+A rule: when `metric` of an engine compares to `value` for `for` long, apply `action` (within
+`bounds`, not within `cooldown` of the last action on that engine, never while another action on
+the engine is still settling), then after `settle` seconds compare the rule's metric before and
+after: helped, no change, or hurt (an action that hurt is reverted).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from agents.monitoring.thresholds import COMPARISONS, METRICS, Comparison, seconds, validate_yaml
+
+Action = Literal["pool_grow", "pool_shrink", "rate_limit", "add_consumer", "cancel_consumer"]
+Verdict = Literal["helped", "no_change", "hurt"]
+# The action that undoes each one (rate_limit is undone by the rate it replaced).
+REVERSE: dict[str, str] = {
+    "pool_grow": "pool_shrink",
+    "pool_shrink": "pool_grow",
+    "add_consumer": "cancel_consumer",
+    "cancel_consumer": "add_consumer",
+    "rate_limit": "rate_limit",
+}
+
+
+class Rule(BaseModel):
+    """One optimization rule: a condition on an engine's snapshot, an action, its guards."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    name: str = Field(min_length=1, max_length=100)
+    selector: str = Field("*", min_length=1)
+    metric: Literal[METRICS]  # type: ignore[valid-type]
+    comparison: Comparison
+    value: float
+    for_seconds: float = Field(0.0, ge=0, alias="for")
+    action: Action
+    amount: int = Field(1, ge=1, le=64, description="processes for pool_grow / pool_shrink")
+    rate: str | None = Field(None, description="rate_limit's new rate, e.g. 100/s (empty: none)")
+    queue: str | None = Field(None, description="add_consumer / cancel_consumer: default, the engine's queue")
+    min_concurrency: int = Field(1, ge=1)
+    max_concurrency: int = Field(16, ge=1)
+    cooldown_seconds: float = Field(300.0, ge=0, alias="cooldown")
+    settle_seconds: float = Field(60.0, gt=0, alias="settle")
+    better: Literal["lower", "higher"] = "lower"  # which way the metric should move
+    tolerance: float = Field(0.05, ge=0, description="a relative change below this is no change")
+
+    @field_validator("for_seconds", "cooldown_seconds", "settle_seconds", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> float:
+        return seconds(value)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Rule:
+        if self.min_concurrency > self.max_concurrency:
+            raise ValueError("min_concurrency is above max_concurrency")
+        if self.action == "rate_limit" and self.rate is None:
+            raise ValueError("rate_limit needs `rate` (e.g. 100/s)")
+        return self
+
+    def holds(self, measured: float) -> bool:
+        """Whether a measured value meets the rule's condition."""
+        return bool(COMPARISONS[self.comparison](float(measured), self.value))
+
+
+class Rules(BaseModel):
+    """An optimization rules file; `dry_run` records what would be done and does nothing."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rules: list[Rule]
+    dry_run: bool = False
+
+
+def parse_rules(text: str, source: str = "<rules>") -> Rules:
+    """Validate a rules YAML document; ThresholdConfigError names each problem's line and field."""
+    return validate_yaml(Rules, text, source)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """An action to take (or, dry run, to record) on an engine, and the metric value before it."""
+
+    rule: Rule
+    engine: str
+    action: str
+    params: dict[str, Any]
+    before: float
+    at: float
+    dry_run: bool
+
+
+@dataclass(slots=True)
+class ActionState:
+    """Per rule and engine: since when the condition holds; per engine: the last action's time and
+    whether one is still settling."""
+
+    holding_since: dict[tuple[str, str], float] = field(default_factory=dict)
+    last_action: dict[str, float] = field(default_factory=dict)
+    in_flight: set[str] = field(default_factory=set)
+
+
+def decide(
+    rules: Rules, measurements: dict[str, dict[str, float]], concurrency: dict[str, int], now: float,
+    state: ActionState,
+) -> list[Decision]:  # fmt: skip
+    """The actions this snapshot calls for, at most one per engine, guards applied."""
+    decisions: list[Decision] = []
+    for rule in rules.rules:
+        for engine, metrics in sorted(measurements.items()):
+            if rule.selector not in ("*", engine) or rule.metric not in metrics:
+                continue
+            key = (rule.name, engine)
+            value = float(metrics[rule.metric])
+            if not rule.holds(value):
+                state.holding_since.pop(key, None)
+                continue
+            since = state.holding_since.setdefault(key, now)
+            if now - since < rule.for_seconds or engine in state.in_flight:
+                continue
+            if now - state.last_action.get(engine, float("-inf")) < rule.cooldown_seconds:
+                continue
+            params = _params(rule, engine, concurrency.get(engine))
+            if params is None:  # out of bounds
+                continue
+            decisions.append(Decision(rule, engine, rule.action, params, value, now, rules.dry_run))
+            state.last_action[engine] = now
+            if not rules.dry_run:
+                state.in_flight.add(engine)
+    return decisions
+
+
+def _params(rule: Rule, engine: str, concurrency: int | None) -> dict[str, Any] | None:
+    if rule.action in ("pool_grow", "pool_shrink"):
+        if concurrency is None:
+            return None
+        change = rule.amount if rule.action == "pool_grow" else -rule.amount
+        if not rule.min_concurrency <= concurrency + change <= rule.max_concurrency:
+            return None
+        return {"n": rule.amount, "from": concurrency, "to": concurrency + change}
+    if rule.action == "rate_limit":
+        return {"rate": rule.rate}
+    return {"queue": rule.queue or engine}
+
+
+def verdict(before: float, after: float, better: str, tolerance: float = 0.05) -> Verdict:
+    """Helped, no change or hurt: the metric's move after the settle window, relative to before."""
+    scale = max(abs(before), 1e-9)
+    change = (after - before) / scale
+    if abs(change) <= tolerance:
+        return "no_change"
+    improved = change < 0 if better == "lower" else change > 0
+    return "helped" if improved else "hurt"
+
+
+def revert(decision: Decision, previous_rate: str | None = None) -> tuple[str, dict[str, Any]]:
+    """The action and parameters that undo a decision (rate_limit goes back to `previous_rate`)."""
+    action = REVERSE[decision.action]
+    if decision.action in ("pool_grow", "pool_shrink"):
+        params = decision.params
+        return action, {"n": params["n"], "from": params["to"], "to": params["from"]}
+    if decision.action == "rate_limit":
+        return action, {"rate": previous_rate}
+    return action, dict(decision.params)
