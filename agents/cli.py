@@ -12,7 +12,7 @@ import redis
 from rich.console import Console
 from rich.table import Table
 
-from agents.cli_history import alerts, doctor, migrate, tasks_group
+from agents.cli_history import actions, alerts, doctor, migrate, tasks_group
 from agents.errors import AgentsError
 from agents.logs import configure_logging, log_to_stderr
 from agents.urls import masked
@@ -236,6 +236,7 @@ main.add_command(migrate)
 main.add_command(doctor)
 main.add_command(tasks_group)
 main.add_command(alerts)
+main.add_command(actions)
 
 if __name__ == "__main__":
     main()

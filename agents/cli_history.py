@@ -132,3 +132,37 @@ def alerts(open_only: bool, limit: int) -> None:
             str(row["engine"]), row["severity"], row["message"],
         )  # fmt: skip
     console.print(table)
+
+
+@click.command()
+@click.option("--limit", default=50, show_default=True, help="Newest first, at most this many.")
+def actions(limit: int) -> None:
+    """What the optimization engine did (the `optimization_actions` table) and whether it helped."""
+    from db.actions import list_actions
+
+    table = Table(title="optimization actions")
+    for column in (
+        "id",
+        "applied",
+        "engine",
+        "rule",
+        "action",
+        "params",
+        "status",
+        "before",
+        "after",
+        "verdict",
+    ):
+        table.add_column(column)
+    for row in list_actions(limit=limit):
+        applied = row["applied_at"].strftime("%Y-%m-%d %H:%M:%S") if row["applied_at"] else "-"
+        table.add_row(
+            str(row["id"]), applied, str(row["engine"]), str(row["rule"]), row["action"],
+            json.dumps(row["params"]), row["status"], _value(row["before"]), _value(row["after"]),
+            row["verdict"] or "-",
+        )  # fmt: skip
+    console.print(table)
+
+
+def _value(measured: dict[str, object] | None) -> str:
+    return f"{measured['metric']}={measured['value']}" if measured else "-"

@@ -60,6 +60,8 @@ COUNTERS_KEY = KEY_PREFIX + "counters"  # hash "<kind>" -> count (router rejecti
 METRICS_KEY = KEY_PREFIX + "metrics"
 # The performance engine's monitor: its last reading and alert state (agents/monitoring/monitor.py).
 MONITOR_STATE_KEY = KEY_PREFIX + "monitor:state"
+# The optimization engine's guards between runs (tasks/optimizer.py).
+OPTIMIZER_STATE_KEY = KEY_PREFIX + "optimizer:state"
 # Lifecycle records wait here until a history writer moves them to PostgreSQL.
 HISTORY_PENDING_KEY = KEY_PREFIX + "history:pending"
 HISTORY_WRITERS_KEY = KEY_PREFIX + "history:writers"  # sorted set writer id -> liveness expiry

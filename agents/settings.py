@@ -143,6 +143,9 @@ class Settings(BaseSettings):
         None,
         description="Performance engine thresholds YAML (unset: agents/monitoring/default_thresholds.yml).",
     )
+    optimization_rules: Path | None = Field(
+        None, description="Optimization engine rules YAML (unset: agents/monitoring/default_rules.yml)."
+    )
     otel_enabled: bool = Field(
         False,
         description="Trace context through task headers (tasks/tracing.py); the SDK reads its own OTEL_*.",

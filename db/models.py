@@ -102,6 +102,12 @@ class OptimizationAction(Base):
     params: Mapped[dict[str, Any] | None]
     status: Mapped[str] = mapped_column(String(16), server_default=text("'recommended'"))
     applied_at: Mapped[datetime | None]
+    # The rule that chose it, the rule's metric before and after the settle window, the verdict.
+    rule: Mapped[str | None] = mapped_column(String(100))
+    before: Mapped[dict[str, Any] | None]
+    after: Mapped[dict[str, Any] | None]
+    verdict: Mapped[str | None] = mapped_column(String(16))
+    settled_at: Mapped[datetime | None]
 
 
 class HealthReport(Base):

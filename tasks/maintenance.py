@@ -81,12 +81,16 @@ def analyze() -> list[str]:
 
 
 @app.task(name=MONITOR_TASK)
-def monitor() -> list[dict[str, Any]]:
-    """Evaluate the thresholds (MONITORING_THRESHOLDS) over a fresh snapshot; store and send the
-    alerts that fired or resolved, and return them."""
+def monitor() -> dict[str, list[dict[str, Any]]]:
+    """Evaluate the thresholds (MONITORING_THRESHOLDS) over a fresh snapshot and store and send
+    the alerts that fired or resolved; then let the optimization rules (OPTIMIZATION_RULES) act."""
     from agents.connections import redis_client
-    from agents.monitoring.files import configured_thresholds
+    from agents.monitoring.files import configured_rules, configured_thresholds
     from agents.monitoring.monitor import Monitor, as_payload
+    from tasks.optimizer import Optimizer
 
-    transitions = Monitor(redis_client(), configured_thresholds(get_settings())).run_once()
-    return [as_payload(t) for t in transitions]
+    settings = get_settings()
+    watcher = Monitor(redis_client(), configured_thresholds(settings))
+    alerts = [as_payload(t) for t in watcher.run_once()]
+    actions = Optimizer(app, redis_client(), configured_rules(settings)).run(watcher.measured)
+    return {"alerts": alerts, "actions": actions}

@@ -1,13 +1,16 @@
-"""Where the thresholds come from: MONITORING_THRESHOLDS, or the defaults shipped with the package."""
+"""Where the thresholds and the optimization rules come from: MONITORING_THRESHOLDS and
+OPTIMIZATION_RULES, or the defaults shipped with the package."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from agents.monitoring.optimization import Rules, parse_rules
 from agents.monitoring.thresholds import ThresholdConfigError, Thresholds, parse
 from agents.settings import Settings
 
 DEFAULT_THRESHOLDS = Path(__file__).with_name("default_thresholds.yml")
+DEFAULT_RULES = Path(__file__).with_name("default_rules.yml")
 
 
 def configured_thresholds(settings: Settings) -> Thresholds:
@@ -18,3 +21,13 @@ def configured_thresholds(settings: Settings) -> Thresholds:
     except OSError as exc:
         raise ThresholdConfigError(f"MONITORING_THRESHOLDS={path}: cannot read it ({exc.strerror})") from None
     return parse(text, str(path))
+
+
+def configured_rules(settings: Settings) -> Rules:
+    """The optimization rules in force; ThresholdConfigError (naming line and field) if the file is bad."""
+    path = settings.optimization_rules or DEFAULT_RULES
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ThresholdConfigError(f"OPTIMIZATION_RULES={path}: cannot read it ({exc.strerror})") from None
+    return parse_rules(text, str(path))

@@ -37,12 +37,14 @@ class Monitor:
         self.client = client
         self.thresholds = thresholds
         self.database = database
+        self.measured: dict[str, dict[str, float]] = {}  # the last run's snapshot (for the optimizer)
 
     def run_once(self) -> list[Transition]:
         """Read, evaluate, store and send; returns the alerts that fired or resolved."""
         reading = take_reading(self.client, self.database)
         previous, state = self._load()
-        transitions = evaluate(self.thresholds.thresholds, measurements(previous, reading), reading.at, state)
+        self.measured = measurements(previous, reading)
+        transitions = evaluate(self.thresholds.thresholds, self.measured, reading.at, state)
         self.client.set(
             MONITOR_STATE_KEY, json.dumps({"reading": _dump_reading(reading), "state": _dump_state(state)})
         )

@@ -158,12 +158,13 @@ def verdict(before: float, after: float, better: str, tolerance: float = 0.05) -
     return "helped" if improved else "hurt"
 
 
-def revert(decision: Decision, previous_rate: str | None = None) -> tuple[str, dict[str, Any]]:
-    """The action and parameters that undo a decision (rate_limit goes back to `previous_rate`)."""
-    action = REVERSE[decision.action]
-    if decision.action in ("pool_grow", "pool_shrink"):
-        params = decision.params
-        return action, {"n": params["n"], "from": params["to"], "to": params["from"]}
-    if decision.action == "rate_limit":
-        return action, {"rate": previous_rate}
-    return action, dict(decision.params)
+def revert(
+    action: str, params: dict[str, Any], previous_rate: str | None = None
+) -> tuple[str, dict[str, Any]]:
+    """The action and parameters that undo one (rate_limit goes back to `previous_rate`)."""
+    undo = REVERSE[action]
+    if action in ("pool_grow", "pool_shrink"):
+        return undo, {"n": params["n"], "from": params["to"], "to": params["from"]}
+    if action == "rate_limit":
+        return undo, {"rate": previous_rate}
+    return undo, dict(params)

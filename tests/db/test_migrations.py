@@ -33,7 +33,7 @@ def test_up_down_up_on_an_empty_database(postgres_server, monkeypatch: pytest.Mo
         migrate.downgrade("base")
         assert set(inspect(check).get_table_names()) == {"alembic_version"}
         migrate.upgrade("head")
-        assert migrate.current() == "0002"
+        assert migrate.current() == "0003"
         check.dispose()
     finally:
         reset_engine()

@@ -142,7 +142,7 @@ def test_the_beat_job_runs_the_monitor_on_a_worker(fleet: str, redis_client: Any
 
     assert any(entry["task"] == MONITOR_TASK for entry in celeryconfig.beat_schedule.values())
     # The default thresholds all wait minutes before firing: a first run fires nothing ...
-    assert app.send_task(MONITOR_TASK).get(timeout=30) == []
+    assert app.send_task(MONITOR_TASK).get(timeout=30) == {"alerts": [], "actions": []}
     # ... and leaves its reading and alert state for the next run, whichever worker takes it.
     saved = json.loads(redis_client.get(MONITOR_STATE_KEY))
     assert abs(saved["reading"]["at"] - time.time()) < 60

@@ -63,7 +63,7 @@ def test_verdicts_and_reverts() -> None:
     rules, state = parse_rules(RULES), ActionState()
     decide(rules, deep(500), {"analysis": 2}, 0, state)
     (grow,) = decide(rules, deep(500), {"analysis": 2}, 30, state)
-    assert revert(grow) == ("pool_shrink", {"n": 2, "from": 4, "to": 2})
+    assert revert(grow.action, grow.params) == ("pool_shrink", {"n": 2, "from": 4, "to": 2})
 
 
 def test_bad_rules_are_refused_by_line_and_field() -> None:
