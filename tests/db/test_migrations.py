@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import create_engine, inspect
 
 from agents.settings import get_settings
+from tests.agents.test_cli_history import head_revision
 
 pytestmark = pytest.mark.servers
 TABLES = {"task_results", "alerts", "insights", "optimization_actions", "health_reports", "task_claims"}
@@ -33,7 +34,7 @@ def test_up_down_up_on_an_empty_database(postgres_server, monkeypatch: pytest.Mo
         migrate.downgrade("base")
         assert set(inspect(check).get_table_names()) == {"alembic_version"}
         migrate.upgrade("head")
-        assert migrate.current() == "0003"
+        assert migrate.current() == head_revision()
         check.dispose()
     finally:
         reset_engine()
