@@ -18,18 +18,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import psutil
 import pytest
@@ -37,15 +32,15 @@ import pytest
 from agents.stack.servers import free_port
 from tests.agents.stack.test_up import stack_env, wait_for_line
 from tests.conftest import ROOT
+from tests.k8s.prometheus_server import api, ready, series_count, static_targets, write_config
+from tests.k8s.promql import grafana_expr, left_side, selectors, unfiltered
 from tests.k8s.test_dashboard import DASHBOARD, panels
-from tests.k8s.test_prometheus_rules import CONFIG, JOBS, RULES, rule_blocks, series_in, yaml_values
+from tests.k8s.test_prometheus_rules import RULES, rule_blocks, yaml_values
 from tests.system_tools import debian_tool
 
 pytestmark = pytest.mark.servers
 
 ARTIFACT = ROOT / "test-artifacts" / "prometheus" / "queries.json"
-# Grafana's range variables, as Grafana would set them for a short dashboard range at 1 s scrapes.
-GRAFANA_RANGES = {"__rate_interval": "30s", "__interval": "5s", "__range": "5m", "__range_s": "300"}
 # Series a short run cannot produce, by selector, each with the reason. Empty: the load below
 # produces every series the rules and the dashboard use. Add an entry only with its reason.
 ALLOWED_MISSING: dict[str, str] = {}
@@ -131,11 +126,6 @@ EXPECTED_LOAD = {
     "event:success": EVENTS,
 }
 
-_STRING = re.compile(r'"(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])*\'|`[^`]*`')
-_LABEL_LIST = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)")
-_MATCHERS = r'\s*(\{(?:"(?:\\.|[^"\\])*"|[^}"])*\})?'
-_COMPARISON = re.compile(r"(==|!=|>=|<=|>|<)(?!\s*bool\b)")
-
 
 @dataclass
 class Stack:
@@ -156,66 +146,6 @@ class Report:
     series: dict[str, int] = field(default_factory=dict)
 
 
-def grafana_expr(expr: str) -> str:
-    """A dashboard expr as Grafana sends it: range variables set, label variables match all."""
-    for name, value in GRAFANA_RANGES.items():
-        expr = re.sub(rf"\$(?:\{{{name}\}}|{name}\b)", value, expr)
-    # A label variable (`engine="$engine"`, `engine=~"${engine:regex}"`) becomes "any value".
-    expr = re.sub(r'(\w+)\s*(?:=~|=)\s*"[^"]*\$[^"]*"', r'\1=~".*"', expr)
-    assert "$" not in _STRING.sub('""', expr), f"unreplaced Grafana variable in {expr!r}"
-    return expr
-
-
-def selectors(expr: str) -> list[str]:
-    """Every series selector of a PromQL expr, label matchers kept: `up{job="flower"}`, `x_total`."""
-    names, _ = series_in(expr)
-    skipped = [m.span() for pattern in (_STRING, _LABEL_LIST) for m in pattern.finditer(expr)]
-    found: dict[str, None] = {}
-    for name in sorted(names):
-        for match in re.finditer(rf"(?<![\w:]){re.escape(name)}(?![\w:(]){_MATCHERS}", expr):
-            if not any(start <= match.start() < end for start, end in skipped):
-                found[name + re.sub(r"\s+", "", match.group(1) or "")] = None
-    return list(found)
-
-
-def _blank(match: re.Match[str]) -> str:
-    return match.group(0)[0] + " " * (len(match.group(0)) - 2) + match.group(0)[-1]
-
-
-def _masked(expr: str) -> str:
-    """expr with the insides of strings and label matchers blanked, positions kept."""
-    return re.sub(r"\{[^}]*\}", _blank, _STRING.sub(_blank, expr))
-
-
-def unfiltered(expr: str) -> str:
-    """A rule's expr whatever its thresholds: each comparison made a `bool` one (keeps every
-    series) and each `unless` clause dropped (it removes series while the rule should be quiet).
-    Series come back only if its binary operations match on the labels really scraped."""
-    while found := list(re.finditer(r"\bunless\b", masked := _masked(expr))):
-        start = end = found[-1].start()
-        depth = 0
-        while end < len(expr) and depth >= 0:  # to the end of the clause's parenthesis level
-            depth += {"(": 1, ")": -1}.get(masked[end], 0)
-            end += depth >= 0
-        expr = expr[:start].rstrip() + expr[end:]
-    for match in reversed(list(_COMPARISON.finditer(_masked(expr)))):
-        expr = f"{expr[: match.end()]} bool{expr[match.end() :]}"
-    return expr
-
-
-def left_side(expr: str) -> str | None:
-    """The left operand of an expr joining two sides with `and` or `/` at its top level (None
-    when it has no such join, or an `or`, whose sides may rightly differ)."""
-    masked, depth, top = _masked(expr), 0, []
-    for char in masked:
-        depth += {"(": 1, ")": -1}.get(char, 0)
-        top.append(depth == 0)
-    joins = [m for m in re.finditer(r"\b(?:and|or)\b|/", masked) if top[m.start()]]
-    if not joins or any(m.group() == "or" for m in joins):
-        return None
-    return expr[: joins[0].start()].strip()
-
-
 def queries_to_check() -> dict[str, str]:
     """Every rule's expr (by alert name) and every dashboard target's expr (by panel and refId)."""
     rules = {name: yaml_values(block, "expr") for name, block in rule_blocks(RULES.read_text()).items()}
@@ -225,80 +155,6 @@ def queries_to_check() -> dict[str, str]:
         for target in panel["targets"]:
             checked[f"panel {panel['title']!r} {target['refId']}"] = grafana_expr(target["expr"])
     return checked
-
-
-def scrape_jobs() -> dict[str, str]:
-    """Job name -> metrics_path of each job of k8s/prometheus/prometheus.yml."""
-    jobs: dict[str, str] = {}
-    for block in re.split(r"^\s*- job_name:", CONFIG.read_text(), flags=re.MULTILINE)[1:]:
-        path = re.search(r"^\s*metrics_path:\s*(\S+)", block, re.MULTILINE)
-        jobs[block.split()[0]] = path.group(1) if path else "/metrics"
-    return jobs
-
-
-def static_targets(urls: dict[str, str]) -> dict[str, list[tuple[str, str]]]:
-    """(host:port, pod label) of each job's targets in the local stack."""
-
-    def address(url: str) -> str:
-        return urllib.parse.urlsplit(url).netloc
-
-    workers = sorted(
-        (k.removeprefix("HEALTH_URL_").lower(), v) for k, v in urls.items() if k.startswith("HEALTH_URL_")
-    )
-    return {
-        "agents-exporter": [(address(urls["EXPORTER_URL"]), "agents-exporter-local")],
-        "agents-workers": [(address(url), f"{engine}-engine-local") for engine, url in workers],
-        "agents-bridge": [(address(urls["BRIDGE_METRICS_URL"]), "nats-bridge-local")],
-        "flower": [(address(urls["FLOWER_URL"]), "flower-local")],
-    }
-
-
-def write_config(folder: Path, urls: dict[str, str]) -> Path:
-    """prometheus.yml (JSON is YAML) scraping the stack every second, with a copy of the rules."""
-    jobs, targets = scrape_jobs(), static_targets(urls)
-    assert set(jobs) == set(targets) == JOBS, f"k8s/prometheus/prometheus.yml has jobs {sorted(jobs)}"
-    rules = folder / RULES.name
-    rules.write_text(RULES.read_text())
-    config = {
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s", "scrape_timeout": "1s"},
-        "rule_files": [str(rules)],
-        "scrape_configs": [
-            {
-                "job_name": job,
-                "metrics_path": path,
-                "static_configs": [
-                    {"targets": [where], "labels": {"namespace": "agents", "pod": pod}}
-                    for where, pod in targets[job]
-                ],
-            }
-            for job, path in jobs.items()
-        ],
-    }
-    path = folder / "prometheus.yml"
-    path.write_text(json.dumps(config, indent=2))
-    return path
-
-
-def api(base: str, path: str, **params: str) -> dict[str, Any]:
-    """One Prometheus HTTP API call; its JSON body, errors (400, 422, 503) included."""
-    url = f"{base}{path}?{urllib.parse.urlencode(params)}"
-    try:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            body: dict[str, Any] = json.load(response)
-    except urllib.error.HTTPError as exc:
-        with exc:
-            raw = exc.read()
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            body = {"status": "error", "error": f"HTTP {exc.code}: {raw[:500]!r}"}
-    return body
-
-
-def series_count(base: str, selector: str, start: float) -> int:
-    """How many series the selector matched between `start` and now (an error counts as none)."""
-    answer = api(base, "/api/v1/series", **{"match[]": selector, "start": f"{start:.3f}"})
-    return len(answer.get("data") or []) if answer.get("status") == "success" else 0
 
 
 def check_query(base: str, name: str, expr: str, start: float, report: Report) -> None:
@@ -471,7 +327,7 @@ def prometheus(stack: Stack, tmp_path: Path) -> Iterator[str]:
         )
     try:
         deadline = time.monotonic() + 60
-        while not _ready(base):
+        while not ready(base):
             assert process.poll() is None, log.read_text(errors="replace")[-3000:]
             assert time.monotonic() < deadline, log.read_text(errors="replace")[-3000:]
             time.sleep(0.3)
@@ -484,14 +340,6 @@ def prometheus(stack: Stack, tmp_path: Path) -> Iterator[str]:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
     assert process.returncode == 0, log.read_text(errors="replace")[-3000:]
-
-
-def _ready(base: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{base}/-/ready", timeout=2) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
 
 
 def run_load(stack: Stack) -> dict[str, int]:
