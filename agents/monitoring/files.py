@@ -16,18 +16,17 @@ DEFAULT_RULES = Path(__file__).with_name("default_rules.yml")
 def configured_thresholds(settings: Settings) -> Thresholds:
     """The thresholds in force; ThresholdConfigError (naming line and field) if the file is bad."""
     path = settings.monitoring_thresholds or DEFAULT_THRESHOLDS
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ThresholdConfigError(f"MONITORING_THRESHOLDS={path}: cannot read it ({exc.strerror})") from None
-    return parse(text, str(path))
+    return parse(_read(path, "MONITORING_THRESHOLDS"), str(path))
 
 
 def configured_rules(settings: Settings) -> Rules:
     """The optimization rules in force; ThresholdConfigError (naming line and field) if the file is bad."""
     path = settings.optimization_rules or DEFAULT_RULES
+    return parse_rules(_read(path, "OPTIMIZATION_RULES"), str(path))
+
+
+def _read(path: Path, setting: str) -> str:
     try:
-        text = path.read_text()
+        return path.read_text()
     except OSError as exc:
-        raise ThresholdConfigError(f"OPTIMIZATION_RULES={path}: cannot read it ({exc.strerror})") from None
-    return parse_rules(text, str(path))
+        raise ThresholdConfigError(f"{setting}={path}: cannot read it ({exc.strerror})") from None
