@@ -18,7 +18,15 @@ import structlog
 from celery import Celery
 
 from agents.connections import registry
-from agents.monitoring.optimization import ActionState, Decision, Rules, decide, revert, verdict
+from agents.monitoring.optimization import (
+    ActionState,
+    Decision,
+    Rules,
+    decide,
+    revert,
+    sized_engines,
+    verdict,
+)
 from agents.names import OPTIMIZER_STATE_KEY, engine_task_name
 
 log = structlog.get_logger("agents.optimizer")
@@ -59,7 +67,7 @@ class Optimizer:
                 actions.record(engine, action, rule.name, f"revert of action {row['id']} (it hurt)", params,
                                actions.REVERT, {"metric": rule.metric, "value": after})  # fmt: skip
                 done.append({"engine": engine, "action": action, "revert_of": row["id"]})
-        concurrency = self._concurrency(list(measured))
+        concurrency = self._concurrency(sized_engines(self.rules, measured))
         for decision in decide(self.rules, measured, concurrency, now, state):
             done.append(self._apply(decision, state))
         self.client.set(OPTIMIZER_STATE_KEY, json.dumps(_dump(state)))

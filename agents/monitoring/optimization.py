@@ -135,6 +135,17 @@ def decide(
     return decisions
 
 
+def sized_engines(rules: Rules, measurements: dict[str, dict[str, float]]) -> list[str]:
+    """Engines a pool rule's condition holds for now: only their pool size is worth asking for."""
+    return sorted(
+        engine
+        for engine, metrics in measurements.items()
+        for rule in rules.rules
+        if rule.action in ("pool_grow", "pool_shrink") and rule.selector in ("*", engine)
+        and rule.metric in metrics and rule.holds(metrics[rule.metric])
+    )  # fmt: skip
+
+
 def _params(rule: Rule, engine: str, concurrency: int | None) -> dict[str, Any] | None:
     if rule.action in ("pool_grow", "pool_shrink"):
         if concurrency is None:

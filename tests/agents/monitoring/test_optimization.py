@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agents.monitoring.optimization import ActionState, decide, parse_rules, revert, verdict
+from agents.monitoring.optimization import ActionState, decide, parse_rules, revert, sized_engines, verdict
 from agents.monitoring.thresholds import ThresholdConfigError
 
 RULES = """\
@@ -83,3 +83,9 @@ def test_bad_rules_are_refused_by_line_and_field() -> None:
 def test_helped_and_hurt_are_mirror_images(before: float, after: float) -> None:
     lower, higher = verdict(before, after, "lower"), verdict(before, after, "higher")
     assert (lower, higher) in {("no_change", "no_change"), ("helped", "hurt"), ("hurt", "helped")}
+
+
+def test_only_engines_a_pool_rule_holds_for_are_sized() -> None:
+    rules = parse_rules(RULES)
+    measured = {"analysis": {"queue_depth": 500}, "performance": {"queue_depth": 3}, "other": {}}
+    assert sized_engines(rules, measured) == ["analysis"]
