@@ -87,5 +87,9 @@ def test_helped_and_hurt_are_mirror_images(before: float, after: float) -> None:
 
 def test_only_engines_a_pool_rule_holds_for_are_sized() -> None:
     rules = parse_rules(RULES)
-    measured = {"analysis": {"queue_depth": 500}, "performance": {"queue_depth": 3}, "other": {}}
+    measured: dict[str, dict[str, float]] = {
+        "analysis": {"queue_depth": 500},
+        "performance": {"queue_depth": 3},
+        "other": {},
+    }
     assert sized_engines(rules, measured) == ["analysis"]
