@@ -11,8 +11,10 @@ from agents.catalog import engines
 from agents.limits import hard_limit, soft_limit
 from agents.models import Priority
 from agents.names import (
+    ANALYSIS_TASKS,
     ANALYZE_TASK,
     HEALTH_REPORT_TASK,
+    INSIGHTS_TASK,
     MAINTENANCE_QUEUE,
     MAINTENANCE_TASKS,
     MONITOR_TASK,
@@ -92,10 +94,21 @@ task_queues = [Queue(name, routing_key=name) for name in [*_engines, MAINTENANCE
 # Nothing falls back to an unconsumed "celery" queue.
 task_default_queue = ROUTER_QUEUE
 task_create_missing_queues = False
+_MAINTENANCE_ROUTE = {"queue": MAINTENANCE_QUEUE}
+# Maintenance jobs go first: kombu's "priority" queue order polls every queue's lists in -Q
+# order, priority step by step, so a NORMAL job on `maintenance` waited behind the router's queue
+# for as long as it was never empty (10 s and more under a steady routed load). They are few and
+# short, and the monitor matters most when the platform is busy. (An annotation, not the route:
+# a task's own `priority`, task_default_priority otherwise, outranks its route's.)
+task_annotations = {
+    name: {"priority": Priority.CRITICAL.broker_priority} for name in (*MAINTENANCE_TASKS, *ANALYSIS_TASKS)
+}
 task_routes = (
     {ROUTE_TASK: {"queue": ROUTER_QUEUE}}
     | {engine_task_name(name): {"queue": name} for name in _engines}
-    | {name: {"queue": MAINTENANCE_QUEUE} for name in MAINTENANCE_TASKS}
+    | {name: _MAINTENANCE_ROUTE for name in MAINTENANCE_TASKS}
+    # The analysis pipeline's steps run beside the beat job that starts them.
+    | {name: _MAINTENANCE_ROUTE for name in ANALYSIS_TASKS}
 )
 # Messages without a priority are NORMAL (kombu's Redis transport serves 0 first).
 task_default_priority = Priority.NORMAL.broker_priority
@@ -115,6 +128,7 @@ _every = {
     HEALTH_REPORT_TASK: _settings.health_report_interval_seconds,
     MONITOR_TASK: _settings.monitor_interval_seconds,
     ANALYZE_TASK: _settings.analyze_interval_seconds,
+    INSIGHTS_TASK: _settings.analysis_interval_seconds,
 }
 beat_schedule = {
     name.rsplit(".", 1)[-1]: {"task": name, "schedule": period, "options": {"expires": period}}

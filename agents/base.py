@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import structlog
+from pydantic import BaseModel
 
 from agents.models import AgentConfig, TaskRequest
 
@@ -45,6 +46,11 @@ class BaseAgent:
     """Base class of every engine; override `_handle_task`, optionally `_setup_subscriptions`."""
 
     config: ClassVar[AgentConfig | None] = None
+    # task_type -> pydantic model of the payload, checked before `_handle_task` runs (which then
+    # sees the validated payload, defaults filled). "default" covers requests without a task_type
+    # and task types without a schema of their own; "<capability>:<task_type>" keys one capability.
+    # No schema: any payload is accepted. See agents/validation/payloads.py.
+    payload_schemas: ClassVar[dict[str, type[BaseModel]]] = {}
 
     def __init__(self, config: AgentConfig | None = None) -> None:
         chosen = config or type(self).config

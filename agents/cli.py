@@ -12,7 +12,8 @@ import redis
 from rich.console import Console
 from rich.table import Table
 
-from agents.cli_history import actions, alerts, doctor, migrate, tasks_group
+from agents.cli_demo import demo, faults
+from agents.cli_history import actions, alerts, doctor, insights, migrate, tasks_group
 from agents.errors import AgentsError
 from agents.logs import configure_logging, log_to_stderr
 from agents.urls import masked
@@ -236,7 +237,10 @@ main.add_command(migrate)
 main.add_command(doctor)
 main.add_command(tasks_group)
 main.add_command(alerts)
+main.add_command(demo)
+main.add_command(faults)
 main.add_command(actions)
+main.add_command(insights)
 
 if __name__ == "__main__":
     main()

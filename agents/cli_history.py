@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import re
 import sys
+import textwrap
 from datetime import timedelta
 
 import click
 from rich.console import Console
 from rich.table import Table
+
+from agents.monitoring.insights import KINDS
 
 console = Console(width=None if sys.stdout.isatty() else 200)
 _DURATION = re.compile(r"^(\d+)([smhd])$")
@@ -55,6 +58,8 @@ def doctor(as_json: bool) -> None:
             console.print(f"{mark} {check.name:<9} {check.detail}", highlight=False)
             for error, count in check.data.get("recent_errors", []):
                 console.print(f"       {count:>5} x {error}", highlight=False, markup=False)
+            for problem in check.data.get("problems", []):  # configuration: file, line and field
+                console.print(textwrap.indent(problem, "       "), highlight=False, markup=False)
     if not all(c.ok for c in checks):
         sys.exit(1)
 
@@ -160,6 +165,24 @@ def actions(limit: int) -> None:
             str(row["id"]), applied, str(row["engine"]), str(row["rule"]), row["action"],
             json.dumps(row["params"]), row["status"], _value(row["before"]), _value(row["after"]),
             row["verdict"] or "-",
+        )  # fmt: skip
+    console.print(table)
+
+
+@click.command()
+@click.option("--limit", default=50, show_default=True, help="Newest first, at most this many.")
+@click.option("--kind", type=click.Choice(KINDS), help="Only insights of this kind.")
+def insights(limit: int, kind: str | None) -> None:
+    """What the analysis engine found in the history (the `insights` table)."""
+    from db.insights import list_insights
+
+    table = Table(title=f"{kind} insights" if kind else "insights")
+    for column in ("id", "found", "kind", "subject", "severity", "summary"):
+        table.add_column(column)
+    for row in list_insights(limit=limit, kind=kind):
+        table.add_row(
+            str(row["id"]), row["created_at"].strftime("%Y-%m-%d %H:%M:%S"), row["kind"],
+            str(row["subject"]), row["severity"], row["summary"],
         )  # fmt: skip
     console.print(table)
 

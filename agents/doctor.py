@@ -116,6 +116,22 @@ def check_tasks(settings: Settings) -> Check:
     return Check("tasks", ok, detail, {"last_hour": counts, "recent_errors": errors})
 
 
+def check_configuration(settings: Settings) -> Check:
+    """MONITORING_THRESHOLDS and OPTIMIZATION_RULES load (a maintenance worker refuses them otherwise)."""
+    from agents.monitoring.files import configuration_problems
+
+    problems = configuration_problems(settings)
+    files = {
+        "thresholds": str(settings.monitoring_thresholds or "default"),
+        "rules": str(settings.optimization_rules or "default"),
+    }
+    detail = f"thresholds {files['thresholds']}, rules {files['rules']}"
+    if problems:
+        refused = ", ".join(p.split(" ", 1)[0] for p in problems)
+        return Check("configuration", False, f"{detail}: {refused} refused", files | {"problems": problems})
+    return Check("configuration", True, detail, files)
+
+
 def run_checks(settings: Settings, ping: Ping) -> list[Check]:
     """All checks, each isolated so one broken server does not hide the others; `ping` asks
     the Celery workers (the caller's app: the CLI's, or the health job's worker)."""
@@ -125,8 +141,9 @@ def run_checks(settings: Settings, ping: Ping) -> list[Check]:
         lambda: check_nats(settings),
         lambda: check_redis(settings),
         lambda: check_tasks(settings),
+        lambda: check_configuration(settings),
     ]
-    names = ["workers", "database", "nats", "redis", "tasks"]
+    names = ["workers", "database", "nats", "redis", "tasks", "configuration"]
     return [_guard(name, probe) for name, probe in zip(names, probes, strict=True)]
 
 

@@ -1,4 +1,5 @@
-"""Runs one request through an engine: validation, the handler within its timeout, its metrics."""
+"""Runs one request through an engine: validation (request, then payload), the handler within
+its timeout, its metrics."""
 
 from __future__ import annotations
 
@@ -14,15 +15,12 @@ from agents.base import BaseAgent
 from agents.errors import InvalidRequest, RequestTimeout, UnknownCapability
 from agents.logs import request_context
 from agents.models import TaskRequest
+from agents.validation.payloads import check_payload, describe_problems
 
 
 def describe_validation_error(exc: ValidationError) -> str:
     """One line naming each bad field and its problem, e.g. `capability: Field required`."""
-    parts = []
-    for error in exc.errors():
-        location = ".".join(str(part) for part in error["loc"]) or "request"
-        parts.append(f"{location}: {error['msg']}")
-    return "invalid request: " + "; ".join(parts)
+    return "invalid request: " + describe_problems(exc, root="request")
 
 
 def parse_request(raw: Any, *, task_id: str | None, default_capability: str | None = None) -> TaskRequest:
@@ -49,6 +47,13 @@ def execute(engine: BaseAgent, raw: Any, *, task_id: str | None) -> Any:
             f"engine {engine.name!r} does not offer capability {request.capability!r} "
             f"(it offers {', '.join(engine.capabilities)})"
         )
+    if engine.payload_schemas:  # the one check on this path for engines that declare no schema
+        payload = check_payload(
+            engine.payload_schemas, engine=engine.name, capability=request.capability,
+            task_type=request.task_type, payload=request.payload,
+        )  # fmt: skip
+        if payload is not None:
+            request.payload = payload  # the handler sees the validated payload, defaults filled
     engine.metrics.tasks_received += 1
     started = time.perf_counter()
     ok = False

@@ -102,6 +102,8 @@ class Decision(BaseModel):
     task: str = ""
     confidence: float = Field(ge=0.0, le=1.0)
     reason: str
+    # A trial of an engine other than the best (agents/routing/decision.py `explore`).
+    explored: bool = False
 
     @model_validator(mode="after")
     def _task_by_convention(self) -> Decision:

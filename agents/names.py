@@ -27,8 +27,15 @@ HEALTH_REPORT_TASK = "agents.maintenance.health_report"
 ANALYZE_TASK = "agents.maintenance.analyze"
 # The performance engine's monitor: thresholds over a snapshot, alerts stored and sent.
 MONITOR_TASK = "agents.maintenance.monitor"
+# The analysis engine's pipeline: the beat job starts chord(group(aggregate per engine), explain).
+INSIGHTS_TASK = "agents.maintenance.insights"
+ANALYSIS_AGGREGATE_TASK = "agents.analysis.aggregate"
+ANALYSIS_EXPLAIN_TASK = "agents.analysis.explain"
+ANALYSIS_TASKS = (ANALYSIS_AGGREGATE_TASK, ANALYSIS_EXPLAIN_TASK)  # run on the maintenance queue
+# The beat-scheduled jobs.
 MAINTENANCE_TASKS = (
     PRUNE_REGISTRY_TASK, REAP_STUCK_TASK, RETENTION_TASK, HEALTH_REPORT_TASK, ANALYZE_TASK, MONITOR_TASK,
+    INSIGHTS_TASK,
 )  # fmt: skip
 # Maintenance jobs have their own queue so a slow job never delays routing.
 MAINTENANCE_QUEUE = "maintenance"
@@ -40,6 +47,8 @@ CAP_PERFORMANCE = "performance"
 CAP_OPTIMIZATION = "optimization"
 CAP_ANALYSIS = "analysis"
 CAP_VALIDATION = "validation"
+# The tunable demo engines' capability (agents/engines/tunable.py, `agents demo`).
+CAP_DEMO = "demo"
 
 # Message headers of the platform's own (Celery copies unknown headers into the task's request).
 # Where the worker publishes a bridged request's result (the event's Reply-To).
@@ -49,6 +58,9 @@ REPLY_SUBJECT_HEADER = "agents_reply_subject"
 PUBLISH_ID_HEADER = "agents_publish_id"
 # kombu marks a message it put back on the queue (requeue, visibility timeout) with this header.
 REDELIVERED_HEADER = "redelivered"
+
+# NATS subject on which every new insight of the analysis engine is published (JSON).
+INSIGHTS_SUBJECT = "agents.insights"
 
 # Redis keys (all under one prefix so an operator can find them with SCAN agents:*).
 KEY_PREFIX = "agents:"
@@ -110,11 +122,19 @@ def queue_keys(queue: str) -> list[str]:
 
 # NATS bridge: the live rollback switch and one dedup marker per published event task.
 TRAFFIC_ROUTE_KEY = KEY_PREFIX + "traffic_route"
+# Hash bridge id -> JSON {lag, paused, at}: each bridge's consumer lag, for the monitor
+# (agents/telemetry/bridge_lag.py); the bridge's own /metrics serves it to Prometheus.
+BRIDGE_LAG_KEY = KEY_PREFIX + "bridge_lag"
 
 
 def deliveries_key(task_id: str) -> str:
     """Redis counter of how many times a request's message came back to a worker."""
     return f"{KEY_PREFIX}deliveries:{task_id}"
+
+
+def faults_key(engine: str) -> str:
+    """Redis hash of the faults injected into a tunable engine (delay_ms, fail_ratio)."""
+    return f"{KEY_PREFIX}faults:{engine}"
 
 
 def bridge_marker_key(task_id: str) -> str:

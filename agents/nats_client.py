@@ -74,12 +74,18 @@ async def publish(subject: str, data: Any, headers: dict[str, str] | None = None
     await client.flush(timeout=5)
 
 
-async def publish_many(messages: Sequence[tuple[str, Any]]) -> None:
-    """Core NATS publishes of (subject, data) pairs, flushed once for all of them."""
-    client = await shared_client()
-    for subject, data in messages:
-        await client.publish(subject, encode(data))
-    await client.flush(timeout=5)
+async def publish_many(messages: Sequence[tuple[str, Any]], timeout: float = 5.0) -> None:
+    """Core NATS publishes of (subject, data) pairs, flushed once for all of them; TimeoutError
+    after `timeout` seconds (the client retries a refused first connection forever, and the
+    monitor's and the analysis's notices must never wait for NATS)."""
+
+    async def send() -> None:
+        client = await shared_client()
+        for subject, data in messages:
+            await client.publish(subject, encode(data))
+        await client.flush(timeout=int(timeout))
+
+    await asyncio.wait_for(send(), timeout)
 
 
 async def publish_to_stream(subject: str, data: Any, headers: dict[str, str] | None = None) -> Any:

@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterable
+from typing import Any
 
 import redis
 from pydantic import BaseModel, model_validator
 
 from agents.base import BaseAgent
-from agents.breaker import health_from_raw
+from agents.breaker import STATS_FIELDS, health_from_raw
 from agents.limits import hard_limit, soft_limit
 from agents.names import (
     ENGINE_INFO_KEY,
@@ -28,6 +29,7 @@ from agents.names import (
     stats_key,
 )
 from agents.routing.decision import Candidate
+from agents.validation.payloads import json_schemas
 
 _ANNOUNCE = """
 local t = redis.call('TIME')
@@ -56,6 +58,9 @@ class EngineCard(BaseModel):
     batch_size: int = 1
     max_retries: int = 0
     idempotent: bool = False
+    # task_type -> JSON Schema of its payload (BaseAgent.payload_schemas), so any process can
+    # validate a payload without the engine's code (the analysis engine's `validation`).
+    schemas: dict[str, dict[str, Any]] = {}
 
     @model_validator(mode="after")
     def _reachable_by_name(self) -> EngineCard:
@@ -81,6 +86,7 @@ def engine_card(engine: BaseAgent, concurrency: int) -> EngineCard:
         batch_size=config.batch_size,
         max_retries=config.max_retries,
         idempotent=config.idempotent,
+        schemas=json_schemas(engine.payload_schemas),
     )
 
 
@@ -116,10 +122,21 @@ class Registry:
             self._client.zrem(LIVE_WORKERS_KEY, *members)
         self._client.hdel(WORKER_ACTIVE_KEY, host)
 
-    def report_active(self, host: str, running: int, queues: Iterable[str]) -> None:
-        """How many requests this host runs now and the queues it consumes (the exporter's
-        celery_worker_tasks_active and celery_active_consumer_count)."""
-        self._client.hset(WORKER_ACTIVE_KEY, host, json.dumps({"active": running, "queues": sorted(queues)}))
+    def report_active(
+        self,
+        host: str,
+        running: int,
+        queues: Iterable[str],
+        engines: Iterable[str] = (),
+        cpu_percent: float | None = None,
+        memory_bytes: int | None = None,
+    ) -> None:
+        """How many requests this host runs now, the queues it consumes, the engines it serves and
+        its process tree's CPU and memory (agents/telemetry/sources.py reads it)."""
+        report: dict[str, object] = {"active": running, "queues": sorted(queues), "engines": sorted(engines)}
+        if cpu_percent is not None and memory_bytes is not None:
+            report |= {"cpu_percent": round(cpu_percent, 1), "memory_bytes": memory_bytes}
+        self._client.hset(WORKER_ACTIVE_KEY, host, json.dumps(report))
 
     def prune(self) -> int:
         """Delete expired heartbeats; returns how many went."""
@@ -163,7 +180,7 @@ class Registry:
             for key in queue_keys(card.queue):
                 pipe.llen(key)
             pipe.hmget(breaker_key(card.engine), "failures", "open_until")
-            pipe.hmget(stats_key(card.engine), "success", "latency_ms")
+            pipe.hmget(stats_key(card.engine), *STATS_FIELDS)
         replies = pipe.execute()
         per_card = len(queue_keys("x")) + 2
         candidates = []

@@ -80,6 +80,22 @@ class Settings(BaseSettings):
         15, gt=0, description="Beat: the monitor's period (thresholds over a performance snapshot)."
     )
     analyze_interval_seconds: float = Field(3600, gt=0, description="Beat: ANALYZE of hot tables period.")
+    # The analysis engine's pipeline over the history (tasks/analysis_pipeline.py) -> insights.
+    analysis_interval_seconds: float = Field(
+        300, gt=0, description="Beat: how often the analysis pipeline looks for insights."
+    )
+    analysis_recent_seconds: float = Field(
+        300, gt=0, description="The analysed (recent) window: requests created this long ago or later."
+    )
+    analysis_baseline_seconds: float = Field(
+        3600, gt=0, description="The baseline window just before the recent one, compared with it."
+    )
+    analysis_samples_limit: int = Field(
+        5000, ge=10, description="Requests read per engine and window (newest first): bounds each query."
+    )
+    insight_cooldown_seconds: float = Field(
+        300, ge=0, description="The same insight (kind, subject) is not stored again this soon unless worse."
+    )
     traffic_route: Literal["new_system", "old_system"] = Field(
         "new_system", description="old_system stops the NATS bridge consuming (rollback)."
     )
@@ -121,6 +137,10 @@ class Settings(BaseSettings):
     breaker_reset_timeout_seconds: float = Field(
         30.0, gt=0, description="Open breaker waits this long before a half-open trial."
     )
+    routing_explore_share: float = Field(
+        0.02, ge=0, le=0.5,
+        description="Share of routed requests tried on an engine other than the best (0: never).",
+    )  # fmt: skip
     heartbeat_interval_seconds: float = Field(5.0, gt=0, description="Worker heartbeat period.")
     heartbeat_ttl_seconds: float = Field(
         15.0, gt=0, description="An engine without a heartbeat this long leaves routing."

@@ -102,6 +102,29 @@ def task_type_counts(since: timedelta) -> list[tuple[str, int]]:
         return [(str(t), int(c)) for t, c in connection.execute(query, {"since": since})]
 
 
+def engine_figures(capability: str, since: datetime, until: datetime) -> dict[str, dict[str, float]]:
+    """Per engine, the requests of `capability` created in [since, until): how many were sent to it,
+    how many failed, how many finished, and the finished ones' median runtime in seconds (`agents
+    demo` reads its phases with it)."""
+    query = text(
+        "SELECT engine, COUNT(*), COUNT(*) FILTER (WHERE status = 'failed'), COUNT(runtime), "
+        "percentile_cont(0.5) WITHIN GROUP (ORDER BY runtime) FROM task_results "
+        "WHERE capability = :capability AND created_at >= :since AND created_at < :until "
+        "AND engine IS NOT NULL GROUP BY engine"
+    )
+    with get_engine().connect() as connection:
+        rows = connection.execute(query, {"capability": capability, "since": since, "until": until})
+        return {
+            str(engine): {
+                "ran": int(ran),
+                "failed": int(failed),
+                "finished": int(finished),
+                "runtime_p50": float(p50 or 0.0),
+            }
+            for engine, ran, failed, finished, p50 in rows
+        }
+
+
 def stuck(older_than: timedelta, limit: int = 1000) -> list[TaskResult]:
     """Rows still processing that started more than `older_than` ago, oldest first."""
     cutoff = datetime.now(UTC) - older_than

@@ -85,7 +85,12 @@ class Insight(Base):
     task_id: Mapped[str | None] = mapped_column(String(200), index=True)
     kind: Mapped[str] = mapped_column(String(64))
     summary: Mapped[str] = mapped_column(Text)
-    data: Mapped[dict[str, Any] | None]
+    data: Mapped[dict[str, Any] | None]  # the evidence: the figures behind the summary
+    # What it is about (an engine for the pipeline's kinds) and how bad: info, warning, critical.
+    subject: Mapped[str | None] = mapped_column(String(200))
+    severity: Mapped[str] = mapped_column(String(16), server_default=text("'info'"))
+
+    __table_args__ = (Index("ix_insights_kind_subject_created_at", "kind", "subject", "created_at"),)
 
 
 class OptimizationAction(Base):

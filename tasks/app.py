@@ -23,8 +23,10 @@ app = Celery(
         "tasks.routing_task",
         "tasks.engine_tasks",
         "tasks.maintenance",
+        "tasks.analysis_pipeline",
         "tasks.heartbeat",
         "tasks.history_writer",
+        "tasks.config_check",
         "tasks.pipeline.signals",
     ],
 )

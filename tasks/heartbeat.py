@@ -1,7 +1,9 @@
 """Worker heartbeats: a worker announces the engines whose queues it consumes.
 
 Started on `worker_ready` in the worker's main process and withdrawn on shutdown, so
-routing sees a worker from the moment it can take tasks until it stops.
+routing sees a worker from the moment it can take tasks until it stops. Each beat also reports
+the requests running and the CPU and resident memory of the worker's process tree (the main
+process and its pool children, agents/telemetry/process_tree.py) for the exporter and the monitor.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from agents.catalog import engines
 from agents.connections import registry
 from agents.registry import EngineCard, engine_card
 from agents.settings import get_settings
+from agents.telemetry.process_tree import ProcessTree
 from tasks.batching import requests_in_pool
 
 log = structlog.get_logger("agents.heartbeat")
@@ -31,6 +34,8 @@ class Heartbeat(threading.Thread):
         self.host = host
         self.cards = cards
         self.queues = queues
+        self.engines = [card.engine for card in cards]
+        self.tree = ProcessTree()  # made in the worker's main process: the pool are its children
         self._stop_event = threading.Event()
 
     def run(self) -> None:
@@ -39,7 +44,10 @@ class Heartbeat(threading.Thread):
             try:
                 registry().announce(self.host, self.cards, settings.heartbeat_ttl_seconds)
                 running = len(worker_state.active_requests) + requests_in_pool()
-                registry().report_active(self.host, running, self.queues)
+                usage = self.tree.sample()
+                registry().report_active(
+                    self.host, running, self.queues, self.engines, usage.cpu_percent, usage.memory_bytes
+                )
             except redis.RedisError as exc:
                 log.warning("heartbeat_failed", host=self.host, error=str(exc))
             self._stop_event.wait(settings.heartbeat_interval_seconds)

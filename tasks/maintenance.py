@@ -7,6 +7,7 @@ from typing import Any
 import structlog
 
 from agents.connections import registry
+from agents.monitoring.alerting import Transition
 from agents.names import (
     ANALYZE_TASK,
     HEALTH_REPORT_TASK,
@@ -81,16 +82,48 @@ def analyze() -> list[str]:
 
 
 @app.task(name=MONITOR_TASK)
-def monitor() -> dict[str, list[dict[str, Any]]]:
+def monitor(
+    thresholds_yaml: str | None = None, rules_yaml: str | None = None, scope: str = ""
+) -> dict[str, list[dict[str, Any]]]:
     """Evaluate the thresholds (MONITORING_THRESHOLDS) over a fresh snapshot and store and send
-    the alerts that fired or resolved; then let the optimization rules (OPTIMIZATION_RULES) act."""
+    the alerts that fired or resolved; then let the optimization rules (OPTIMIZATION_RULES) act.
+
+    A run may bring its own thresholds and rules as YAML text (`agents demo` does); its state is
+    then kept apart under `scope`, so it never disturbs the scheduled run's `for` windows.
+    """
     from agents.connections import redis_client
     from agents.monitoring.files import configured_rules, configured_thresholds
     from agents.monitoring.monitor import Monitor, as_payload
+    from agents.monitoring.optimization import parse_rules
+    from agents.monitoring.thresholds import PLATFORM, parse
+    from agents.names import MONITOR_STATE_KEY, OPTIMIZER_STATE_KEY
     from tasks.optimizer import Optimizer
 
     settings = get_settings()
-    watcher = Monitor(redis_client(), configured_thresholds(settings))
-    alerts = [as_payload(t) for t in watcher.run_once()]
-    actions = Optimizer(app, redis_client(), configured_rules(settings)).run(watcher.measured)
+    thresholds = parse(thresholds_yaml, f"{scope or 'task'} thresholds") if thresholds_yaml else None
+    rules = parse_rules(rules_yaml, f"{scope or 'task'} rules") if rules_yaml else None
+    suffix = f":{scope}" if scope else ""
+    watcher = Monitor(
+        redis_client(), thresholds or configured_thresholds(settings), state_key=MONITOR_STATE_KEY + suffix
+    )
+    transitions = watcher.run_once()
+    alerts = [as_payload(t) for t in transitions]
+    for transition in transitions:
+        if transition.kind == "fired" and transition.subject != PLATFORM:
+            _explain_alert(transition, watcher.interval)
+    optimizer = Optimizer(
+        app, redis_client(), rules or configured_rules(settings), state_key=OPTIMIZER_STATE_KEY + suffix
+    )
+    actions = optimizer.run(watcher.measured)
     return {"alerts": alerts, "actions": actions}
+
+
+def _explain_alert(transition: Transition, interval: float) -> None:
+    """The performance engine's alert starts the analysis engine's pipeline on the alerted engine,
+    over the time its condition has held (and two readings more), against the hour before."""
+    from tasks.analysis_pipeline import start_analysis
+
+    threshold = transition.threshold
+    window = threshold.for_seconds + 2 * max(interval, 1.0)
+    started = start_analysis(f"alert {threshold.name} on {transition.subject}", transition.subject, window)
+    log.info("alert_analysis_started", alert=threshold.name, subject=transition.subject, pipeline=started.id)

@@ -18,6 +18,7 @@ import structlog
 from celery import Celery
 
 from agents.connections import registry
+from agents.monitoring.analysis import report_verdict
 from agents.monitoring.optimization import (
     ActionState,
     Decision,
@@ -36,10 +37,13 @@ CONTROL_TIMEOUT_SECONDS = 2.0
 class Optimizer:
     """One optimization step per monitor run: settle what is due, then decide and act."""
 
-    def __init__(self, app: Celery, client: redis.Redis, rules: Rules) -> None:
+    def __init__(
+        self, app: Celery, client: redis.Redis, rules: Rules, state_key: str = OPTIMIZER_STATE_KEY
+    ) -> None:
         self.app = app
         self.client = client
         self.rules = rules
+        self.state_key = state_key  # an optimizer with other rules keeps its own guards
         self.by_name = {rule.name: rule for rule in rules.rules}
 
     def run(self, measured: dict[str, dict[str, float]], now: float | None = None) -> list[dict[str, Any]]:
@@ -60,7 +64,8 @@ class Optimizer:
             judged = verdict(float(row["before"]["value"]), after, rule.better, rule.tolerance)
             actions.settle(row["id"], {"metric": rule.metric, "value": after}, judged)
             state.in_flight.discard(engine)
-            done.append({"id": row["id"], "engine": engine, "verdict": judged})
+            report_verdict(row, rule.metric, after, judged)
+            done.append({"id": row["id"], "engine": engine, "action": row["action"], "verdict": judged})
             if judged == "hurt":
                 action, params = _revert_of(row)
                 self._act(engine, action, params)
@@ -70,7 +75,7 @@ class Optimizer:
         concurrency = self._concurrency(sized_engines(self.rules, measured))
         for decision in decide(self.rules, measured, concurrency, now, state):
             done.append(self._apply(decision, state))
-        self.client.set(OPTIMIZER_STATE_KEY, json.dumps(_dump(state)))
+        self.client.set(self.state_key, json.dumps(_dump(state)))
         return done
 
     def _apply(self, decision: Decision, state: ActionState) -> dict[str, Any]:
@@ -139,7 +144,7 @@ class Optimizer:
         return found
 
     def _load(self) -> ActionState:
-        raw = self.client.get(OPTIMIZER_STATE_KEY)
+        raw = self.client.get(self.state_key)
         if not raw:
             return ActionState()
         data = json.loads(raw)

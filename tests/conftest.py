@@ -183,6 +183,26 @@ def late_worker(fleet: str) -> Iterator[None]:
         stop_worker(process)
 
 
+@pytest.fixture(scope="session")
+def demo_workers(fleet: str) -> Iterator[tuple[str, str]]:
+    """`agents worker demo_blue` and `agents worker demo_green`: two tunable engines (agents faults)
+    serving the `demo` capability, as `agents demo` starts them."""
+    from agents.engines.tunable import DEMO_ENGINES
+
+    names = ("demo_blue", "demo_green")
+    engines = f"{TEST_ENGINES},{','.join(DEMO_ENGINES)}"
+    processes = [
+        spawn_worker([sys.executable, "-m", "agents.cli", "worker", name], name, AGENT_ENGINES=engines)
+        for name in names
+    ]
+    try:
+        wait_for_engines(set(names))
+        yield names
+    finally:
+        for process in processes:
+            stop_worker(process)
+
+
 OUTCOME_EVENTS = ("task-succeeded", "task-failed", "task-retried", "task-revoked")
 FINAL_EVENTS = ("task-succeeded", "task-failed", "task-revoked")
 

@@ -11,6 +11,7 @@ from typing import Any
 import structlog
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
+from pydantic import BaseModel, Field
 
 from agents import AgentConfig, BaseAgent, TaskRequest
 from agents.connections import redis_client
@@ -81,10 +82,19 @@ class FlakyEngine(BaseAgent):
 COUNTS_KEY = "agents:test:counts"
 
 
+class StrictCounting(BaseModel):
+    """The counter engine's payload for task_type "strict" only (its other task types take any)."""
+
+    count: int = Field(ge=0)
+    label: str = "unlabelled"
+
+
 class CounterEngine(BaseAgent):
     """Counts every execution per task id, so tests check "exactly once" by side effect."""
 
     config = AgentConfig(name="counter", capabilities=["counting"], max_concurrent_tasks=2)
+    # No "default" schema: only requests of task_type "strict" are checked before the handler.
+    payload_schemas = {"strict": StrictCounting}
 
     async def _setup_subscriptions(self) -> None:
         await self._subscribe("legacy.counter", self._on_event)

@@ -27,6 +27,7 @@ from agents.bridge.traffic import current_route
 from agents.connections import redis_client
 from agents.nats_client import connect
 from agents.settings import Settings
+from agents.telemetry import bridge_lag
 
 log = structlog.get_logger("agents.bridge")
 T = TypeVar("T")
@@ -52,6 +53,7 @@ class Bridge:
         self._route_checked = 0.0
         self._paused = False
         self._lag_checked = 0.0
+        self._id = bridge_lag.bridge_id()
 
     async def _in_thread(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
@@ -93,6 +95,7 @@ class Bridge:
             while ahead is not None or not self.stop.is_set():
                 if ahead is None:
                     if not await self._consuming():
+                        await self._refresh_lag(sub)  # paused: the lag grows, and is still reported
                         await self._sleep(self.settings.bridge_route_poll_seconds)
                         continue
                     ahead = asyncio.ensure_future(self._fetch(sub))
@@ -105,6 +108,8 @@ class Bridge:
                     await self._sleep(self.settings.bridge_nak_delay_seconds)
         finally:
             self._thread.shutdown(wait=True)
+            with contextlib.suppress(Exception):  # a clean stop is no silent bridge
+                await asyncio.get_running_loop().run_in_executor(None, self._withdraw_lag)
             assert self._nc is not None
             # Every batch was settled and flushed already; drain() would wait on the idle pull inbox.
             with contextlib.suppress(Exception):
@@ -148,7 +153,21 @@ class Bridge:
             return
         self._lag_checked = time.monotonic()
         with contextlib.suppress(Exception):
-            metrics.LAG.set((await sub.consumer_info()).num_pending or 0)
+            lag = (await sub.consumer_info()).num_pending or 0
+            metrics.LAG.set(lag)
+            # For the monitor (agents/telemetry/bridge_lag.py), off the publish thread and not
+            # awaited: a slow Redis must not delay the next fetch. Unread lag is never written,
+            # so the report goes stale rather than wrong.
+            asyncio.get_running_loop().run_in_executor(None, self._report_lag, lag, self._paused)
+
+    def _report_lag(self, lag: int, paused: bool) -> None:
+        try:
+            bridge_lag.report(redis_client(), self._id, lag, paused)
+        except Exception as exc:  # Redis away: the report ages and the monitor says so
+            log.warning("bridge_lag_report_failed", error=repr(exc))
+
+    def _withdraw_lag(self) -> None:
+        bridge_lag.withdraw(redis_client(), self._id)
 
     async def handle(self, msgs: Sequence[Msg]) -> bool:
         """Dispatch one batch and settle every message; True when routing reported backpressure."""

@@ -1,16 +1,30 @@
-"""Analysis engine: describes a numeric series and flags anomalies by z-score."""
+"""Analysis engine: describes a numeric series and flags anomalies by z-score; validates
+payloads against the schemas engines declare (the `validation` capability)."""
 
 from __future__ import annotations
 
 import statistics
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from agents.base import BaseAgent
 from agents.errors import InvalidRequest
 from agents.models import AgentConfig, TaskRequest
 from agents.names import ANALYSIS, CAP_ANALYSIS, CAP_VALIDATION
+from agents.validation.payloads import DEFAULT_TASK_TYPE, for_capability
+from agents.validation.request import Declared, ValidationRequest, answer
 
 DEFAULT_Z_LIMIT = 3.0
+
+
+class SeriesPayload(BaseModel):
+    """The analysis payload: a numeric series and the |z-score| above which a value is an anomaly."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
+
+    data: list[float] = Field(min_length=1, description="The series, at least one number.")
+    z_limit: float = Field(DEFAULT_Z_LIMIT, gt=0, description="Anomaly threshold on |z|.")
 
 
 def describe(values: list[float], z_limit: float = DEFAULT_Z_LIMIT) -> dict[str, Any]:
@@ -38,8 +52,16 @@ def describe(values: list[float], z_limit: float = DEFAULT_Z_LIMIT) -> dict[str,
     }
 
 
+def declared_schemas() -> Declared:
+    """Every announced engine's payload schemas, from the engine cards in Redis (the I/O part)."""
+    from agents.connections import registry
+
+    return {name: card.schemas for name, card in registry().cards().items()}
+
+
 class AnalysisEngine(BaseAgent):
-    """payload: {"data": [numbers], "z_limit": 3.0}."""
+    """analysis: {"data": [numbers], "z_limit": 3.0}; validation: {"task_type", "engine", "payload"}
+    or {"schema", "payload"} -> {"valid", "task_type", "engine", "errors"}."""
 
     config = AgentConfig(
         name=ANALYSIS,
@@ -52,15 +74,14 @@ class AnalysisEngine(BaseAgent):
         task_timeout_seconds=120,
         batch_size=100,
     )
+    payload_schemas = {
+        DEFAULT_TASK_TYPE: SeriesPayload,
+        for_capability(CAP_VALIDATION): ValidationRequest,
+    }
 
     async def _handle_task(self, task_request: TaskRequest) -> dict[str, Any]:
-        data = task_request.payload.get("data")
-        z_limit = task_request.payload.get("z_limit", DEFAULT_Z_LIMIT)
-        if not isinstance(data, list):
-            raise InvalidRequest("payload.data: a list of numbers is required")
-        try:
-            values = [float(v) for v in data]
-            limit = float(z_limit)
-        except (TypeError, ValueError) as exc:
-            raise InvalidRequest(f"payload.data: values must be numbers ({exc})") from None
-        return describe(values, limit)
+        # The payload was validated by the schema of its capability (agents/execution.py).
+        payload = task_request.payload
+        if task_request.capability == CAP_VALIDATION:
+            return answer(payload, declared_schemas)
+        return describe(payload["data"], payload["z_limit"])

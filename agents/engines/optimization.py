@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from agents.base import BaseAgent
-from agents.errors import InvalidRequest
 from agents.models import AgentConfig, TaskRequest
 from agents.names import CAP_OPTIMIZATION, OPTIMIZATION
+from agents.validation.payloads import DEFAULT_TASK_TYPE
 
 # (metric, threshold, action, reason): an action fires when the metric exceeds its threshold.
 RULES: tuple[tuple[str, float, str, str], ...] = (
@@ -17,6 +19,16 @@ RULES: tuple[tuple[str, float, str, str], ...] = (
     ("error_rate", 0.05, "investigate_errors", "error rate above 5%"),
 )
 IDLE_CPU_PERCENT = 10.0
+
+
+class SnapshotPayload(BaseModel):
+    """The optimization payload: one resource snapshot, metric name -> value."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
+
+    snapshot: dict[str, float] = Field(
+        description="e.g. cpu_percent, memory_percent, queue_depth, error_rate."
+    )
 
 
 def recommend(snapshot: dict[str, float]) -> list[dict[str, Any]]:
@@ -39,7 +51,7 @@ def recommend(snapshot: dict[str, float]) -> list[dict[str, Any]]:
 
 
 class OptimizationEngine(BaseAgent):
-    """payload: {"snapshot": {"cpu_percent": 91, "queue_depth": 12, ...}}."""
+    """payload: {"snapshot": {"cpu_percent": 91, "queue_depth": 12, ...}} (SnapshotPayload)."""
 
     config = AgentConfig(
         name=OPTIMIZATION,
@@ -49,13 +61,8 @@ class OptimizationEngine(BaseAgent):
         queue_size=1000,
         task_timeout_seconds=120,
     )
+    payload_schemas = {DEFAULT_TASK_TYPE: SnapshotPayload}
 
     async def _handle_task(self, task_request: TaskRequest) -> dict[str, Any]:
-        snapshot = task_request.payload.get("snapshot")
-        if not isinstance(snapshot, dict):
-            raise InvalidRequest("payload.snapshot: an object of metric name to number is required")
-        try:
-            clean = {str(k): float(v) for k, v in snapshot.items()}
-        except (TypeError, ValueError) as exc:
-            raise InvalidRequest(f"payload.snapshot: values must be numbers ({exc})") from None
-        return {"actions": recommend(clean)}
+        # The payload was validated by SnapshotPayload (agents/execution.py).
+        return {"actions": recommend(task_request.payload["snapshot"])}

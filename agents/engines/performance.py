@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from agents.base import BaseAgent
 from agents.errors import InvalidRequest
 from agents.models import AgentConfig, TaskRequest
 from agents.names import CAP_MONITORING, CAP_PERFORMANCE, PERFORMANCE
+from agents.validation.payloads import DEFAULT_TASK_TYPE
+
+
+class MetricsPayload(BaseModel):
+    """The performance payload: samples per metric, and the p95 limit of some of them."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
+
+    metrics: dict[str, Annotated[list[float], Field(min_length=1)]] = Field(
+        default_factory=dict, description="Metric name -> its samples (at least one)."
+    )
+    thresholds: dict[str, float] = Field(default_factory=dict, description="Metric name -> p95 limit.")
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -39,7 +53,7 @@ def summarise(metrics: dict[str, list[float]], thresholds: dict[str, float]) -> 
 
 
 class PerformanceEngine(BaseAgent):
-    """payload: {"metrics": {name: [values]}, "thresholds": {name: limit}}."""
+    """payload: {"metrics": {name: [values]}, "thresholds": {name: limit}} (MetricsPayload)."""
 
     config = AgentConfig(
         name=PERFORMANCE,
@@ -49,15 +63,8 @@ class PerformanceEngine(BaseAgent):
         queue_size=1000,
         task_timeout_seconds=60,
     )
+    payload_schemas = {DEFAULT_TASK_TYPE: MetricsPayload}
 
     async def _handle_task(self, task_request: TaskRequest) -> dict[str, Any]:
-        metrics = task_request.payload.get("metrics", {})
-        thresholds = task_request.payload.get("thresholds", {})
-        if not isinstance(metrics, dict) or not isinstance(thresholds, dict):
-            raise InvalidRequest("payload.metrics and payload.thresholds must be objects")
-        try:
-            clean = {str(k): [float(v) for v in vs] for k, vs in metrics.items()}
-            limits = {str(k): float(v) for k, v in thresholds.items()}
-        except (TypeError, ValueError) as exc:
-            raise InvalidRequest(f"payload.metrics: values must be numbers ({exc})") from None
-        return summarise(clean, limits)
+        # The payload was validated by MetricsPayload (agents/execution.py).
+        return summarise(task_request.payload["metrics"], task_request.payload["thresholds"])

@@ -1,6 +1,8 @@
 """What `agents exporter` serves, read at scrape time (agents/telemetry/sources.py, the module the
 performance engine's snapshots read too): the pipeline's counters from Redis, queue depths,
-heartbeats and breakers from the registry, and PostgreSQL's connection use.
+heartbeats and breakers from the registry, live workers' CPU and memory from their heartbeat
+reports, Redis's memory, and PostgreSQL's connection use. The bridge's lag is not served here: the
+bridge serves `agents_bridge_lag` itself.
 
 Every name, help text and label set comes from agents/telemetry/catalog.py. A server that cannot
 be reached costs its own series (and `agent_redis_up` / `agent_db_up` say 0), not the scrape.
@@ -18,7 +20,14 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from agents.telemetry import catalog as m
-from agents.telemetry.sources import BREAKER_VALUES, database_figures, forget_workers, read_figures
+from agents.telemetry.sources import (
+    BREAKER_VALUES,
+    Figures,
+    database_figures,
+    forget_workers,
+    read_figures,
+    worker_usage,
+)
 
 log = structlog.get_logger("agents.exporter")
 
@@ -117,6 +126,7 @@ class PlatformCollector(Collector):
         history = family(m.HISTORY_BACKLOG)
         history.add_metric([], float(figures.history_backlog))
         yield history
+        yield from _usage(figures)
 
     def _from_postgres(self) -> Iterator[Metric]:
         db_up = GaugeMetricFamily(m.DB_UP.name, m.DB_UP.help)
@@ -136,6 +146,20 @@ class PlatformCollector(Collector):
         maximum = family(m.DB_MAX_CONNECTIONS)
         maximum.add_metric([], float(max_connections))
         yield maximum
+
+
+def _usage(figures: Figures) -> Iterator[Metric]:
+    """Redis's memory, and each live worker's CPU and memory (one series per engine it serves)."""
+    memory, ratio = family(m.REDIS_MEMORY), family(m.REDIS_MEMORY_RATIO)
+    memory.add_metric([], float(figures.redis_memory.used_bytes))
+    if figures.redis_memory.ratio is not None:
+        ratio.add_metric([], figures.redis_memory.ratio)
+    cpu, resident = family(m.WORKER_CPU), family(m.WORKER_MEMORY)
+    for worker in worker_usage(figures):
+        for engine in worker.engines:
+            cpu.add_metric([worker.hostname, engine], worker.cpu_percent)
+            resident.add_metric([worker.hostname, engine], float(worker.memory_bytes))
+    yield from (memory, ratio, cpu, resident)
 
 
 def _counted(decoded: Any) -> Iterator[Metric]:

@@ -33,20 +33,29 @@ WEBHOOK_TIMEOUT_SECONDS = 2.0
 class Monitor:
     """Runs the thresholds over the platform's readings; `run_once` is one evaluation."""
 
-    def __init__(self, client: redis.Redis, thresholds: Thresholds, database: bool = True) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        thresholds: Thresholds,
+        database: bool = True,
+        state_key: str = MONITOR_STATE_KEY,
+    ) -> None:
         self.client = client
         self.thresholds = thresholds
         self.database = database
+        self.state_key = state_key  # a monitor with other thresholds keeps its own state
         self.measured: dict[str, dict[str, float]] = {}  # the last run's snapshot (for the optimizer)
+        self.interval = 0.0  # seconds between the last run's two readings
 
     def run_once(self) -> list[Transition]:
         """Read, evaluate, store and send; returns the alerts that fired or resolved."""
         reading = take_reading(self.client, self.database)
         previous, state = self._load()
         self.measured = measurements(previous, reading)
+        self.interval = reading.at - previous.at if previous else 0.0
         transitions = evaluate(self.thresholds.thresholds, self.measured, reading.at, state)
         self.client.set(
-            MONITOR_STATE_KEY, json.dumps({"reading": _dump_reading(reading), "state": _dump_state(state)})
+            self.state_key, json.dumps({"reading": _dump_reading(reading), "state": _dump_state(state)})
         )
         for transition in transitions:
             self._store(transition)
@@ -54,7 +63,7 @@ class Monitor:
         return transitions
 
     def _load(self) -> tuple[Reading | None, AlertState]:
-        raw = self.client.get(MONITOR_STATE_KEY)
+        raw = self.client.get(self.state_key)
         if not raw:
             return None, AlertState()
         saved = json.loads(raw)

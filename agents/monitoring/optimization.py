@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from agents.monitoring.thresholds import COMPARISONS, METRICS, Comparison, seconds, validate_yaml
+from agents.monitoring.thresholds import COMPARISONS, METRICS, Comparison, seconds, selected, validate_yaml
 
 Action = Literal["pool_grow", "pool_shrink", "rate_limit", "add_consumer", "cancel_consumer"]
 Verdict = Literal["helped", "no_change", "hurt"]
@@ -113,7 +113,7 @@ def decide(
     decisions: list[Decision] = []
     for rule in rules.rules:
         for engine, metrics in sorted(measurements.items()):
-            if rule.selector not in ("*", engine) or rule.metric not in metrics:
+            if not selected(rule.selector, engine) or rule.metric not in metrics:
                 continue
             key = (rule.name, engine)
             value = float(metrics[rule.metric])
@@ -141,7 +141,7 @@ def sized_engines(rules: Rules, measurements: dict[str, dict[str, float]]) -> li
         engine
         for engine, metrics in measurements.items()
         for rule in rules.rules
-        if rule.action in ("pool_grow", "pool_shrink") and rule.selector in ("*", engine)
+        if rule.action in ("pool_grow", "pool_shrink") and selected(rule.selector, engine)
         and rule.metric in metrics and rule.holds(metrics[rule.metric])
     )  # fmt: skip
 

@@ -10,10 +10,10 @@ from typing import Any
 import redis
 import structlog
 
-from agents.monitoring.snapshot import EngineFigures, Reading
+from agents.monitoring.snapshot import BridgeFigures, EngineFigures, Reading
 from agents.telemetry import catalog as m
 from agents.telemetry.rates import completions, merge_buckets
-from agents.telemetry.sources import BREAKER_VALUES, database_figures, read_figures
+from agents.telemetry.sources import BREAKER_VALUES, Figures, database_figures, read_figures, worker_usage
 
 log = structlog.get_logger("agents.monitoring")
 
@@ -31,6 +31,9 @@ def take_reading(client: redis.Redis, database: bool = True) -> Reading:
         for c in figures.engines
     ]
     platform = {"history_backlog": float(figures.history_backlog)}
+    platform["redis_memory_bytes"] = float(figures.redis_memory.used_bytes)
+    if figures.redis_memory.ratio is not None:
+        platform["redis_memory_ratio"] = figures.redis_memory.ratio
     if database:
         try:
             by_state, maximum = database_figures()
@@ -44,4 +47,14 @@ def take_reading(client: redis.Redis, database: bool = True) -> Reading:
         runtime={task: merge_buckets(series) for task, series in runtime_by_task.items()},
         end_to_end=end_to_end,
         platform=platform,
+        workers=worker_usage(figures),
+        bridge=_bridge(figures),
     )
+
+
+def _bridge(figures: Figures) -> BridgeFigures | None:
+    # Both times are Redis's clock: a bridge pod's own clock never enters the age.
+    report = figures.bridge
+    if report is None:
+        return None
+    return BridgeFigures(report.lag, report.paused, max(0.0, figures.now - report.at))

@@ -4,7 +4,16 @@ Pure. Two readings of the platform's figures (the counters the exporter serves, 
 live figures, the platform gauges) taken `window` seconds apart become one `Measurements`: queue
 depth, live workers and breaker as read; failure ratio and runtime / end-to-end p95 over the
 requests that completed between the two readings (as Prometheus's `rate` and
-`histogram_quantile` over the same window would give them).
+`histogram_quantile` over the same window would give them); the CPU and memory of the engine's
+live workers (agents/telemetry/usage.py); for the platform, the gauges as read (history backlog,
+database connections, Redis memory) and the bridge's lag.
+
+The bridge's lag comes from the bridges' own reports in Redis. A report older than
+BRIDGE_STALE_SECONDS (the bridge died, or cannot reach NATS or Redis) is not read as "no lag":
+`bridge_lag` is then left out (an alert on it stays as it was) and `bridge_report_age_seconds`
+says how old the newest report is, for a threshold of its own. While the bridge is paused
+(`agents traffic old_system`) the lag grows on purpose and is left out too, as the Prometheus
+rule `BridgeLagHigh` ignores it.
 """
 
 from __future__ import annotations
@@ -22,6 +31,11 @@ from agents.telemetry.rates import (
     failure_ratio,
     histogram_quantile,
 )
+from agents.telemetry.usage import WorkerUsage, by_engine
+
+# A bridge writes its lag every 2 s while it runs (paused or not); ten times that and more is a
+# bridge that is gone or stuck.
+BRIDGE_STALE_SECONDS = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +50,15 @@ class EngineFigures:
 
 
 @dataclass(frozen=True, slots=True)
+class BridgeFigures:
+    """The newest bridge lag report: events not yet delivered, paused or not, its age in seconds."""
+
+    lag: int
+    paused: bool
+    age_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
 class Reading:
     """One read of the platform's figures at `at` (seconds); histograms are cumulative."""
 
@@ -45,12 +68,15 @@ class Reading:
     runtime: Mapping[str, Sequence[RawBucket]] = field(default_factory=dict)  # by task name
     end_to_end: Mapping[str, Sequence[RawBucket]] = field(default_factory=dict)  # by engine
     platform: Mapping[str, float] = field(default_factory=dict)  # history_backlog, ...
+    workers: Sequence[WorkerUsage] = ()  # live workers' CPU and memory
+    bridge: BridgeFigures | None = None  # None: no bridge ever reported
 
 
 def measurements(previous: Reading | None, current: Reading) -> dict[str, dict[str, float]]:
     """What each subject measures now; window figures are left out when nothing completed."""
     done = completions_delta(previous.completions if previous else None, current.completions)
     measured: dict[str, dict[str, float]] = {}
+    usage = by_engine(current.workers)
     for figures in current.engines:
         values = {
             "queue_depth": float(figures.depth),
@@ -67,9 +93,28 @@ def measurements(previous: Reading | None, current: Reading) -> dict[str, dict[s
         latency = _window_p95(previous.end_to_end if previous else None, current.end_to_end, figures.engine)
         if latency is not None:
             values["end_to_end_p95_seconds"] = latency
+        if figures.engine in usage:
+            used = usage[figures.engine]
+            values["cpu_percent"] = used.cpu_percent
+            values["memory_bytes"] = float(used.memory_bytes)
+            values["worker_cpu_percent"] = used.max_worker_cpu_percent
+            values["worker_memory_bytes"] = float(used.max_worker_memory_bytes)
         measured[figures.engine] = values
-    if current.platform:
-        measured[PLATFORM] = {name: float(value) for name, value in current.platform.items()}
+    platform = {name: float(value) for name, value in current.platform.items()}
+    platform |= bridge_measurements(current.bridge)
+    if platform:
+        measured[PLATFORM] = platform
+    return measured
+
+
+def bridge_measurements(bridge: BridgeFigures | None) -> dict[str, float]:
+    """`bridge_report_age_seconds` whenever a bridge reported; `bridge_lag` only from a fresh
+    report of a bridge that consumes (see the module's docstring)."""
+    if bridge is None:
+        return {}
+    measured = {"bridge_report_age_seconds": bridge.age_seconds}
+    if bridge.age_seconds <= BRIDGE_STALE_SECONDS and not bridge.paused:
+        measured["bridge_lag"] = float(bridge.lag)
     return measured
 
 

@@ -7,6 +7,7 @@ every problem named by line and field, before the performance engine starts. Pur
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from typing import Any, Literal, TypeVar
 
@@ -21,9 +22,16 @@ METRICS = (
     "runtime_p95_seconds",  # 95th percentile of request runtime over the window
     "end_to_end_p95_seconds",  # 95th percentile from creation to outcome over the window
     "breaker_state",  # 0 closed, 1 half-open, 2 open
+    "cpu_percent",  # the engine's live workers together, percent of one core
+    "memory_bytes",  # the engine's live workers together, resident bytes
+    "worker_cpu_percent",  # the engine's busiest live worker (its main process and pool children)
+    "worker_memory_bytes",  # the engine's largest live worker, resident bytes
     "history_backlog",  # platform: lifecycle records not yet in PostgreSQL
     "db_connection_ratio",  # platform: connections / max_connections
-    "bridge_lag",  # platform: events in the stream not yet delivered to the bridge
+    "redis_memory_bytes",  # platform: Redis used_memory
+    "redis_memory_ratio",  # platform: used_memory / maxmemory (not measured without a maxmemory)
+    "bridge_lag",  # platform: events in the stream not yet delivered to the bridge (fresh report)
+    "bridge_report_age_seconds",  # platform: age of the newest bridge lag report
 )
 PLATFORM = "platform"  # the subject of platform-wide metrics
 COMPARISONS = {
@@ -37,11 +45,20 @@ Comparison = Literal[">", ">=", "<", "<=", "=="]
 Severity = Literal["info", "warning", "critical"]
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([KMGT]i?B)$")
+_UNIT_BYTES = {f"{p}B": 1000.0**i for i, p in enumerate("KMGT", 1)} | {
+    f"{p}iB": 1024.0**i for i, p in enumerate("KMGT", 1)
+}
 M = TypeVar("M", bound=BaseModel)
 
 
 class ThresholdConfigError(ValueError):
     """A thresholds file that cannot be used; the message names each bad line and field."""
+
+
+def selected(selector: str, subject: str) -> bool:
+    """Whether a selector (an engine name, or a shell-style pattern such as `demo_*`) takes `subject`."""
+    return fnmatch.fnmatchcase(subject, selector)
 
 
 def seconds(value: Any) -> float:
@@ -54,6 +71,16 @@ def seconds(value: Any) -> float:
     return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
+def number(value: Any) -> Any:
+    """A threshold's value: a number, or a size such as `512MiB` or `2GB` in bytes; anything
+    else is left for pydantic to refuse."""
+    if isinstance(value, str):
+        match = _SIZE.match(value.strip())
+        if match:
+            return float(match.group(1)) * _UNIT_BYTES[match.group(2)]
+    return value
+
+
 class Threshold(BaseModel):
     """One rule: metric, selector, comparison, value, `for`, severity, channels."""
 
@@ -61,7 +88,9 @@ class Threshold(BaseModel):
 
     name: str = Field(min_length=1, max_length=100)
     metric: Literal[METRICS]  # type: ignore[valid-type]
-    selector: str = Field("*", min_length=1, description="an engine name, `*` for every engine")
+    selector: str = Field(
+        "*", min_length=1, description="an engine name or a shell-style pattern (`*`, `demo_*`)"
+    )
     comparison: Comparison
     value: float
     for_seconds: float = Field(0.0, ge=0, alias="for")
@@ -74,6 +103,11 @@ class Threshold(BaseModel):
     @classmethod
     def _duration(cls, value: Any) -> float:
         return seconds(value)
+
+    @field_validator("value", mode="before")
+    @classmethod
+    def _size(cls, value: Any) -> Any:
+        return number(value)
 
     @field_validator("channels")
     @classmethod
@@ -90,7 +124,7 @@ class Threshold(BaseModel):
 
     def selects(self, subject: str) -> bool:
         """Whether this threshold watches `subject` (an engine, or `platform`)."""
-        return self.selector in ("*", subject)
+        return selected(self.selector, subject)
 
 
 class Thresholds(BaseModel):

@@ -2,6 +2,11 @@
 
 No I/O here. Callers gather each candidate's live figures (registry, breaker, queue depth,
 recent outcomes) and this module only scores them, so it is tested without any server.
+
+Routing learns from outcomes: the success and latency averages (agents/breaker.py) are part of
+the score, so a failing or slow engine loses its traffic. To win it back once it recovers it must
+be tried again, so a small share of decisions (ROUTING_EXPLORE_SHARE) goes to an engine other
+than the best: `explore` picks it.
 """
 
 from __future__ import annotations
@@ -72,6 +77,26 @@ def score(candidate: Candidate) -> float:
 
 def decide(capability: str, candidates: Iterable[Candidate]) -> Decision:
     """Pick the best engine for `capability` or raise the error that says why none fits."""
+    serving, eligible = _eligible(capability, candidates)
+    # Name as tie-breaker keeps the choice deterministic between equal engines.
+    best = max(eligible, key=lambda c: (score(c), c.engine))
+    return _decision(best, len(serving))
+
+
+def explore(capability: str, candidates: Iterable[Candidate], pick: float) -> Decision:
+    """An eligible engine other than the best, chosen by `pick` in [0, 1) among the others (the
+    best itself when it is alone): the trial that lets a shunned engine show it recovered."""
+    serving, eligible = _eligible(capability, candidates)
+    ranked = sorted(eligible, key=lambda c: (score(c), c.engine), reverse=True)
+    if len(ranked) == 1:
+        return _decision(ranked[0], len(serving))
+    others = ranked[1:]
+    chosen = others[min(int(pick * len(others)), len(others) - 1)]
+    return _decision(chosen, len(serving), explored=True)
+
+
+def _eligible(capability: str, candidates: Iterable[Candidate]) -> tuple[list[Candidate], list[Candidate]]:
+    """The engines serving `capability`, and those of them that may take a request now."""
     serving = [c for c in candidates if capability in c.capabilities]
     if not serving:
         raise UnknownCapability(f"no engine offers capability {capability!r}")
@@ -87,15 +112,19 @@ def decide(capability: str, candidates: Iterable[Candidate]) -> Decision:
     if not with_room:
         full = ", ".join(f"{c.engine} {c.depth}/{c.queue_size}" for c in closed)
         raise Backpressure(f"capability {capability!r}: every queue is full ({full})")
-    # Name as tie-breaker keeps the choice deterministic between equal engines.
-    best = max(with_room, key=lambda c: (score(c), c.engine))
+    return serving, with_room
+
+
+def _decision(best: Candidate, serving: int, *, explored: bool = False) -> Decision:
     confidence = round(score(best), 4)
     reason = (
-        f"{best.engine} of {len(serving)} candidate(s): success {best.success_rate:.0%}, "
+        f"{'exploring: ' if explored else ''}"
+        f"{best.engine} of {serving} candidate(s): success {best.success_rate:.0%}, "
         f"queue {best.depth}/{best.queue_size}, "
         f"latency {'n/a' if best.latency_ms is None else f'{best.latency_ms:.0f} ms'}, "
         f"breaker {best.breaker.value}"
     )
     return Decision(
-        engine=best.engine, queue=best.queue, task=best.task, confidence=confidence, reason=reason
-    )
+        engine=best.engine, queue=best.queue, task=best.task, confidence=confidence, reason=reason,
+        explored=explored,
+    )  # fmt: skip

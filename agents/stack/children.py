@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import time
@@ -14,6 +15,9 @@ from agents.settings import PROJECT_ROOT
 from agents.stack.servers import popen_logged
 
 MAX_RESTARTS = 5
+# A worker refused its configuration (tasks/config_check.py): a restart would be refused again.
+EXIT_CONFIG = os.EX_CONFIG
+REFUSAL_MARK = "refused to start:"
 
 
 @dataclass
@@ -55,8 +59,6 @@ class Child:
         try:
             self.process.wait(timeout)
         except subprocess.TimeoutExpired:
-            import os
-
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
 
@@ -66,6 +68,13 @@ class Child:
             return
         if self.restarts >= MAX_RESTARTS:
             return
+        if self.process.returncode == EXIT_CONFIG:
+            self.restarts = MAX_RESTARTS
+            console.print(
+                f"[red]{self.name} refused its configuration; not restarted ({self.log_path}):[/red]"
+            )
+            console.print(refusal(self.log_path), markup=False, highlight=False, soft_wrap=True)
+            return
         self.restarts += 1
         console.print(
             f"[yellow]{self.name} exited with {self.process.returncode}; restart "
@@ -73,3 +82,13 @@ class Child:
         )
         time.sleep(min(2**self.restarts, 10))
         self.start()
+
+
+def refusal(log_path: Path, most: int = 40) -> str:
+    """The refusal a worker wrote last to its log (from its "refused to start:" line on)."""
+    try:
+        lines = log_path.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    starts = [i for i, line in enumerate(lines) if REFUSAL_MARK in line]
+    return "\n".join(lines[starts[-1] :][:most]) if starts else "\n".join(lines[-most:])

@@ -19,6 +19,7 @@ from types import FrameType
 from rich.console import Console
 
 from agents.catalog import engines
+from agents.monitoring.files import configuration_problems
 from agents.settings import Settings, get_settings
 from agents.stack import health
 from agents.stack.children import Child
@@ -237,6 +238,11 @@ def run_stack() -> int:
     base = Settings(_env_file=None)
     from_env = set(base.model_fields_set)
     home = base.agents_home
+    problems = configuration_problems(base)  # the intelligence worker would refuse to start
+    if problems:
+        console.print("[red]the monitoring configuration is refused; fix it and run again:[/red]")
+        console.print("\n".join(problems), markup=False, highlight=False, soft_wrap=True)
+        return 1
     try:
         pid_file = _claim_home(home)
     except StackAlreadyRunning as exc:

@@ -67,6 +67,9 @@ AGENT_TASKS = Metric(
 AGENT_BREAKER_STATE = Metric(
     "agent_breaker_state", "gauge", "Circuit breaker: 0 closed, 1 half-open, 2 open.", ("agent_name",)
 )
+BREAKER_TRANSITIONS = Metric(
+    "agent_breaker_transitions", "counter", "Circuit breaker openings and closings.", ("agent_name", "to")
+)
 AGENT_END_TO_END = Metric(
     "agent_end_to_end_seconds", "histogram", "Seconds from a request's creation to its outcome.",
     ("agent_name",), LATENCY_BUCKETS,
@@ -95,6 +98,19 @@ DB_CONNECTIONS = Metric(
 DB_MAX_CONNECTIONS = Metric("agent_db_max_connections", "gauge", "PostgreSQL's max_connections.")
 DB_UP = Metric("agent_db_up", "gauge", "1 when the exporter reached PostgreSQL on this scrape.")
 REDIS_UP = Metric("agent_redis_up", "gauge", "1 when the exporter reached Redis on this scrape.")
+REDIS_MEMORY = Metric("agent_redis_memory_bytes", "gauge", "Bytes Redis uses (INFO memory used_memory).")
+REDIS_MEMORY_RATIO = Metric(
+    "agent_redis_memory_ratio", "gauge", "used_memory / maxmemory (no series without a maxmemory)."
+)
+# From each live worker's heartbeat report: its process tree (main process and pool children).
+WORKER_CPU = Metric(
+    "agent_worker_cpu_percent", "gauge", "CPU of the worker's processes, percent of one core.",
+    ("hostname", "agent_name"),
+)  # fmt: skip
+WORKER_MEMORY = Metric(
+    "agent_worker_memory_bytes", "gauge", "Resident memory of the worker's processes (sum of RSS).",
+    ("hostname", "agent_name"),
+)  # fmt: skip
 
 # Served by each worker on HEALTH_PORT (tasks/health_server.py), beside the process collector.
 WORKER_READY = Metric(
@@ -116,9 +132,10 @@ BRIDGE_PAUSED = Metric("agents_bridge_paused", "gauge", "1 while TRAFFIC_ROUTE=o
 EXPORTER_METRICS = (
     TASK_SENT, TASK_RECEIVED, TASK_STARTED, TASK_SUCCEEDED, TASK_FAILED, TASK_RETRIED, TASK_REVOKED,
     TASK_REJECTED, TASK_RUNTIME, WORKER_UP, WORKER_TASKS_ACTIVE, QUEUE_LENGTH, ACTIVE_CONSUMERS,
-    AGENT_QUEUE_SIZE, AGENT_TASKS, AGENT_BREAKER_STATE, AGENT_END_TO_END, ROUTING_DECISIONS,
-    ROUTING_CONFIDENCE, ROUTING_LATENCY, HISTORY_BACKLOG, DB_QUERY_DURATION, DB_CONNECTIONS,
-    DB_MAX_CONNECTIONS, DB_UP, REDIS_UP,
+    AGENT_QUEUE_SIZE, AGENT_TASKS, AGENT_BREAKER_STATE, BREAKER_TRANSITIONS, AGENT_END_TO_END,
+    ROUTING_DECISIONS, ROUTING_CONFIDENCE, ROUTING_LATENCY, HISTORY_BACKLOG, DB_QUERY_DURATION,
+    DB_CONNECTIONS, DB_MAX_CONNECTIONS, DB_UP, REDIS_UP, REDIS_MEMORY, REDIS_MEMORY_RATIO, WORKER_CPU,
+    WORKER_MEMORY,
 )  # fmt: skip
 WORKER_METRICS = (WORKER_READY,)
 BRIDGE_METRICS = (

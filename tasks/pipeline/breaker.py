@@ -1,7 +1,9 @@
 """Breaker samples: every run of an engine's handler counts for or against its circuit breaker.
 
 The caller's own mistakes (PermanentError: invalid request, unknown capability, poison) say
-nothing about the engine and do not count; neither do requests that never ran.
+nothing about the engine and do not count; neither do requests that never ran. Each opening and
+closing is logged and counted (`agent_breaker_transitions_total`), once, by the worker whose
+outcome caused it.
 """
 
 from __future__ import annotations
@@ -11,14 +13,20 @@ from collections.abc import Sequence
 
 import structlog
 
-from agents.connections import breakers
+from agents.breaker import Transition
+from agents.connections import breakers, redis_client
 from agents.errors import PermanentError
+from agents.recorder import count
 from agents.statuses import FAILED, RETRYING, SUCCESS
+from agents.telemetry.catalog import BREAKER_TRANSITIONS
+from agents.telemetry.tally import Tally
 from tasks.pipeline.delivery import Outcome
 from tasks.pipeline.hook import Hook
 
 log = structlog.get_logger("agents.breaker")
 _SAMPLED = frozenset({SUCCESS, FAILED, RETRYING})
+# How a transition is logged and labelled.
+_EVENTS = {Transition.OPENED: ("breaker_opened", "open"), Transition.CLOSED: ("breaker_closed", "closed")}
 
 
 class BreakerHook(Hook):
@@ -33,6 +41,12 @@ class BreakerHook(Hook):
             if isinstance(o.error, PermanentError):
                 continue
             samples[engine].append((o.ok, o.runtime * 1000))
+        tally = Tally()
         for engine, engine_samples in samples.items():
-            if breakers().record_many(engine, engine_samples):
-                log.warning("breaker_open", engine=engine)
+            for transition in breakers().record_many(engine, engine_samples):
+                if transition in _EVENTS:
+                    event, to = _EVENTS[transition]
+                    (log.warning if to == "open" else log.info)(event, engine=engine)
+                    tally.inc(BREAKER_TRANSITIONS, (engine, to))
+        if tally:
+            count(redis_client(), tally)

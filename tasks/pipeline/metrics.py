@@ -43,7 +43,8 @@ class MetricsHook(Hook):
             decision = item.kwargs.get("decision")
             engine = engine_of(item.task)
             if engine and isinstance(decision, dict):  # routed by the intelligence engine
-                tally.inc(m.ROUTING_DECISIONS, (engine, "routed"))
+                outcome = "explored" if decision.get("explored") else "routed"
+                tally.inc(m.ROUTING_DECISIONS, (engine, outcome))
                 confidence = decision.get("confidence")
                 if isinstance(confidence, int | float):
                     tally.observe(m.ROUTING_CONFIDENCE, (engine,), float(confidence))

@@ -22,12 +22,27 @@ def agents(*args: str) -> subprocess.CompletedProcess[str]:
 def test_doctor_reports_each_check_and_fails_on_a_missing_worker(fleet: str, nats_server) -> None:
     done = agents("doctor")
     assert done.returncode == 1, done.stdout + done.stderr
-    for name in ("workers", "database", "nats", "redis", "tasks"):
+    for name in ("workers", "database", "nats", "redis", "tasks", "configuration"):
         assert name in done.stdout
     assert re.search(r"no worker for [a-z_, ]*my_engine", done.stdout), done.stdout
     report = json.loads(agents("doctor", "--json").stdout)
     assert report["healthy"] is False
     assert {c["name"]: c["ok"] for c in report["checks"]}["database"] is True
+
+
+def test_doctor_names_the_line_and_field_of_a_bad_rules_file(fleet: str, nats_server, tmp_path) -> None:
+    import os
+
+    bad = tmp_path / "rules.yml"
+    bad.write_text(
+        'rules:\n  - name: A\n    metric: queue_depth\n    comparison: ">"\n    value: 1\n    action: nap\n'
+    )
+    command = [sys.executable, "-m", "agents.cli", "doctor"]
+    env = os.environ | {"OPTIMIZATION_RULES": str(bad)}
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=90, env=env)
+    assert done.returncode == 1
+    assert re.search(r"FAIL configuration .*OPTIMIZATION_RULES refused", done.stdout), done.stdout
+    assert f"{bad}:6: rules.0.action: Input should be" in done.stdout
 
 
 def test_tasks_stats_show_and_stuck(fleet: str, redis_client) -> None:

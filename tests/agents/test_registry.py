@@ -45,3 +45,15 @@ def test_withdraw_removes_at_once(redis_client) -> None:
     registry.announce("reg-c@host", [card("reg_c", ["cap_c"])], ttl_seconds=30)
     registry.withdraw("reg-c@host", ["reg_c"])
     assert "reg_c" not in registry.live_workers()
+
+
+def test_cards_carry_the_payload_schemas_and_old_cards_still_parse() -> None:
+    from agents.engines.performance import MetricsPayload, PerformanceEngine
+    from agents.registry import engine_card
+
+    announced = engine_card(PerformanceEngine(), 2)
+    assert announced.schemas == {"default": MetricsPayload.model_json_schema()}
+    assert EngineCard.model_validate_json(announced.model_dump_json()) == announced
+    # A card from a worker older than payload schemas: it declares none.
+    old = '{"engine": "old", "capabilities": ["c"], "queue_size": 5, "concurrency": 1}'
+    assert EngineCard.model_validate_json(old).schemas == {}

@@ -71,8 +71,9 @@ def test_health_report_is_stored_and_returned(fleet: str, nats_server, redis_cli
 
     report = health_report.delay().get(timeout=60)
     checks = {c["name"]: c for c in report["checks"]}
-    assert set(checks) == {"workers", "database", "nats", "redis", "tasks"}
+    assert set(checks) == {"workers", "database", "nats", "redis", "tasks", "configuration"}
     assert checks["database"]["ok"] and checks["nats"]["ok"] and checks["redis"]["ok"]
+    assert checks["configuration"]["ok"]  # the default thresholds and rules
     # my_engine has no worker in the fleet, so the report is honest about it.
     assert not checks["workers"]["ok"] and "my_engine" in checks["workers"]["detail"]
     with get_engine().connect() as connection:
@@ -102,3 +103,15 @@ def test_beat_schedule_holds_every_job_with_its_period() -> None:
 
     assert {entry["task"] for entry in celeryconfig.beat_schedule.values()} == set(MAINTENANCE_TASKS)
     assert all(float(str(entry["schedule"])) > 0 for entry in celeryconfig.beat_schedule.values())
+
+
+def test_maintenance_jobs_are_served_before_the_load_they_watch() -> None:
+    from agents.models import Priority
+    from agents.names import ANALYSIS_TASKS, MAINTENANCE_TASKS, ROUTE_TASK
+    from tasks import app
+
+    app.finalize()
+    assert {app.tasks[name].priority for name in (*MAINTENANCE_TASKS, *ANALYSIS_TASKS)} == {
+        Priority.CRITICAL.broker_priority
+    }
+    assert app.tasks[ROUTE_TASK].priority == Priority.NORMAL.broker_priority

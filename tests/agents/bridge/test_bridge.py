@@ -267,7 +267,10 @@ def test_a_batch_engine_replies_to_the_reply_to_header(bridge: BridgeRunner, red
     replies = sorted(asyncio.run(scenario()), key=lambda r: r["status"])
     assert [r["status"] for r in replies] == ["failure", "success"]
     assert replies[1]["result"]["count"] == 4 and replies[1]["result"]["max"] == 50.0
-    assert replies[0]["error"] == "InvalidRequest: payload.data: a list of numbers is required"
+    assert replies[0]["error"] == (
+        "InvalidRequest: payload invalid for task_type 'summary' of engine 'analysis': "
+        "data: Input should be a valid list"
+    )
     rows = wait_for_history([r["task_id"] for r in replies])
     assert {row["engine"] for row in rows.values()} == {"analysis"}
 

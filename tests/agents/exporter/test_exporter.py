@@ -99,6 +99,19 @@ def test_scrape_has_every_catalog_metric_and_counts_a_run(
     assert sum(v for (n, _), v in after.items() if n == "agent_db_connections") >= 1
 
 
+@pytest.mark.servers
+def test_workers_cpu_and_memory_and_redis_memory_are_served(exporter: str, fleet: str) -> None:
+    found = samples(scrape(exporter))
+    # From the fleet worker's heartbeat report: one series per engine it serves.
+    labels = {"hostname": fleet, "agent_name": "analysis"}
+    assert value(found, "agent_worker_memory_bytes", **labels) > 50_000_000  # three Python processes
+    assert ("agent_worker_cpu_percent", tuple(sorted(labels.items()))) in found
+    assert value(found, "agent_worker_memory_bytes", hostname=fleet, agent_name="counter") > 0
+    assert value(found, "agent_redis_memory_bytes") > 100_000
+    # The session's Redis has no maxmemory: no ratio series (the family is still served, empty).
+    assert not [name for name, _ in found if name == "agent_redis_memory_ratio"]
+
+
 # celery-exporter's name, kept so its dashboards and the celery-mixin alerts work; promtool's
 # lint would have a gauge not end in _count. The one finding we accept, on purpose.
 ACCEPTED_LINT = {

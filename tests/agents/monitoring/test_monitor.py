@@ -3,7 +3,6 @@ a webhook, and resolves when the queue drains."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 import time
@@ -16,6 +15,7 @@ import pytest
 from agents.monitoring.monitor import Monitor
 from agents.monitoring.thresholds import parse
 from agents.stack.servers import free_port
+from tests.nats_inbox import NatsInbox
 
 pytestmark = pytest.mark.servers
 
@@ -48,33 +48,6 @@ def webhook() -> Iterator[Webhook]:
     hook.server.shutdown()
 
 
-class NatsInbox:
-    """Messages on `agents.alerts.>`, collected by a real nats-py subscriber in its own thread."""
-
-    def __init__(self, url: str) -> None:
-        self.messages: list[dict[str, Any]] = []
-        self.ready = threading.Event()
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=lambda: asyncio.run(self._run(url)), daemon=True)
-        self.thread.start()
-        assert self.ready.wait(10), "no NATS subscription"
-
-    async def _run(self, url: str) -> None:
-        import nats
-
-        client = await nats.connect(url)
-
-        async def on_message(msg: Any) -> None:
-            self.messages.append(json.loads(msg.data) | {"_subject": msg.subject})
-
-        await client.subscribe("agents.alerts.>", cb=on_message)
-        await client.flush()
-        self.ready.set()
-        while not self.stop.is_set():
-            await asyncio.sleep(0.05)
-        await client.close()
-
-
 THRESHOLDS = """\
 thresholds:
   - name: CounterBacklog
@@ -99,7 +72,7 @@ def test_a_backed_up_queue_fires_once_everywhere_then_resolves(
     from tasks import app, engine_task
 
     monitor = Monitor(redis_client, parse(THRESHOLDS.format(url=webhook.url)))
-    inbox = NatsInbox(get_settings().nats_url)
+    inbox = NatsInbox(get_settings().nats_url, "agents.alerts.>")
     monitor.run_once()  # first reading: nothing backed up
     app.control.cancel_consumer("counter", destination=[fleet], reply=True)
     try:

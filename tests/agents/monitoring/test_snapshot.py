@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from agents.monitoring.snapshot import EngineFigures, Reading, measurements
+from agents.monitoring.snapshot import (
+    BRIDGE_STALE_SECONDS,
+    BridgeFigures,
+    EngineFigures,
+    Reading,
+    measurements,
+)
 from agents.telemetry.rates import Completions
+from agents.telemetry.usage import WorkerUsage
 
 TASK = "agents.engine.analysis"
 
@@ -48,3 +55,58 @@ def test_nothing_completed_in_the_window_measures_no_ratio_or_percentile() -> No
 def test_the_first_reading_uses_everything_counted_so_far() -> None:
     analysis = measurements(None, reading(0, done=10, failed=5, fast=10, slow=0))["analysis"]
     assert analysis["failure_ratio"] == 0.5 and analysis["runtime_p95_seconds"] == pytest.approx(0.095)
+
+
+def with_figures(workers: list[WorkerUsage], bridge: BridgeFigures | None, **platform: float) -> Reading:
+    return Reading(
+        at=0,
+        engines=[EngineFigures("analysis", TASK, depth=0, live_workers=2, breaker=0.0)],
+        platform=platform,
+        workers=workers,
+        bridge=bridge,
+    )
+
+
+def test_workers_cpu_and_memory_per_engine() -> None:
+    workers = [
+        WorkerUsage("analysis@a", ("analysis",), cpu_percent=150.0, memory_bytes=400_000_000),
+        WorkerUsage("analysis@b", ("analysis",), cpu_percent=20.0, memory_bytes=100_000_000),
+        WorkerUsage("other@c", ("other",), cpu_percent=99.0, memory_bytes=1),  # no such engine card
+    ]
+    analysis = measurements(None, with_figures(workers, None))["analysis"]
+    assert analysis["cpu_percent"] == 170.0 and analysis["memory_bytes"] == 500_000_000.0
+    assert analysis["worker_cpu_percent"] == 150.0 and analysis["worker_memory_bytes"] == 400_000_000.0
+
+
+def test_an_engine_without_a_report_of_its_workers_measures_no_usage() -> None:
+    analysis = measurements(None, with_figures([], None))["analysis"]
+    assert "worker_memory_bytes" not in analysis and "cpu_percent" not in analysis
+    assert "platform" not in measurements(None, with_figures([], None))
+
+
+def test_redis_memory_is_a_platform_figure_as_read() -> None:
+    reading = with_figures([], None, redis_memory_bytes=900.0, redis_memory_ratio=0.9)
+    assert measurements(None, reading)["platform"] == {"redis_memory_bytes": 900.0, "redis_memory_ratio": 0.9}
+
+
+@pytest.mark.parametrize(
+    ("bridge", "expected"),
+    [
+        # No bridge ever reported: nothing is measured, nothing fires.
+        (None, None),
+        # A fresh report of a consuming bridge: its lag, and the report's age.
+        (BridgeFigures(lag=1500, paused=False, age_seconds=2.5),
+         {"bridge_lag": 1500.0, "bridge_report_age_seconds": 2.5}),
+        # Still fresh at exactly the bound.
+        (BridgeFigures(lag=7, paused=False, age_seconds=BRIDGE_STALE_SECONDS),
+         {"bridge_lag": 7.0, "bridge_report_age_seconds": 30.0}),
+        # Stale (the bridge died): the lag is unknown, not 0; the age says why.
+        (BridgeFigures(lag=0, paused=False, age_seconds=30.5), {"bridge_report_age_seconds": 30.5}),
+        # Paused on purpose (traffic to the old system): the growing lag is not measured.
+        (BridgeFigures(lag=5000, paused=True, age_seconds=1.0), {"bridge_report_age_seconds": 1.0}),
+    ],
+)  # fmt: skip
+def test_the_bridge_lag_only_from_a_fresh_report_of_a_consuming_bridge(
+    bridge: BridgeFigures | None, expected: dict[str, float] | None
+) -> None:
+    assert measurements(None, with_figures([], bridge)).get("platform") == expected

@@ -39,3 +39,25 @@ def test_pinned_engine_and_refusals_are_remembered() -> None:
     with pytest.raises(NoLiveEngine):
         routing.decide("cap", "a")
     assert BatchRouting(lambda cap: fleet()).decide("cap", "b").engine == "b"
+
+
+def test_a_share_of_requests_tries_the_other_engine() -> None:
+    # Draws: 0.9 (no trial), 0.01 (trial) then 0.0 (which other engine), 0.9 (no trial).
+    draws = iter([0.9, 0.01, 0.0, 0.9])
+    healthy_and_failing = [
+        Candidate("good", frozenset({"cap"}), queue_size=100, live_workers=1),
+        Candidate("bad", frozenset({"cap"}), queue_size=100, live_workers=1, success_rate=0.1),
+    ]
+    routing = BatchRouting(lambda cap: healthy_and_failing, explore_share=0.02, draw=lambda: next(draws))
+    decisions = [routing.decide("cap") for _ in range(3)]
+    assert [d.engine for d in decisions] == ["good", "bad", "good"]
+    assert [d.explored for d in decisions] == [False, True, False]
+    assert decisions[1].reason.startswith("exploring: bad of 2 candidate(s): success 10%")
+
+
+def test_no_trial_when_only_one_engine_can_take_it() -> None:
+    one_full = fleet(depth_a=0, depth_b=10)
+    routing = BatchRouting(lambda cap: one_full, explore_share=0.5, draw=lambda: 0.0)
+    assert {routing.decide("cap").engine for _ in range(5)} == {"a"}
+    pinned = BatchRouting(lambda cap: fleet(), explore_share=0.5, draw=lambda: 0.0)
+    assert {pinned.decide("cap", "b").engine for _ in range(5)} == {"b"}  # a pinned engine stays pinned

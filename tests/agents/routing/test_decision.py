@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from agents.errors import Backpressure, NoLiveEngine, UnknownCapability
-from agents.routing.decision import BreakerState, Candidate, decide, score
+from agents.routing.decision import BreakerState, Candidate, decide, explore, score
 
 
 def candidate(name: str, **overrides: object) -> Candidate:
@@ -118,3 +118,30 @@ def test_decision_is_always_an_eligible_candidate_with_bounded_confidence(cands:
         if c.live_workers and c.breaker is not BreakerState.OPEN and c.depth < c.queue_size
     )
     assert decision.confidence == pytest.approx(best, abs=1e-4)
+
+
+def test_explore_tries_the_others_by_pick_and_says_so() -> None:
+    best, second, third = candidate("best"), candidate("second", latency_ms=100), candidate("third", depth=90)
+    assert explore("analysis", [third, best, second], 0.0).engine == "second"
+    trial = explore("analysis", [third, best, second], 0.99)
+    assert (trial.engine, trial.explored) == ("third", True)
+    assert trial.reason.startswith("exploring: third of 3 candidate(s)")
+    alone = explore("analysis", [best, candidate("open", breaker=BreakerState.OPEN)], 0.5)
+    assert (alone.engine, alone.explored) == ("best", False)
+
+
+@given(candidates_strategy, st.floats(0, 1, exclude_max=True))
+def test_explore_never_picks_the_best_or_an_ineligible_engine(cands: list[Candidate], pick: float) -> None:
+    cands = list({c.engine: c for c in cands}.values())  # engine names are unique in a fleet
+    try:
+        best = decide("analysis", cands)
+    except (NoLiveEngine, Backpressure):
+        return
+    trial = explore("analysis", cands, pick)
+    eligible = {
+        c.engine
+        for c in cands
+        if c.live_workers and c.breaker is not BreakerState.OPEN and c.depth < c.queue_size
+    }
+    assert trial.engine in eligible
+    assert trial.explored == (trial.engine != best.engine) == (len(eligible) > 1)

@@ -146,3 +146,24 @@ def test_up_serves_requests_and_ctrl_c_leaves_nothing_behind(tmp_path: Path) -> 
     # The password went to the console only, never to a log file.
     logs = (home / "logs").glob("*.log")
     assert [log.name for log in logs if password in log.read_text(errors="replace")] == []
+
+
+def test_up_refuses_a_bad_thresholds_file_before_starting_anything(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yml"
+    bad.write_text(
+        'thresholds:\n  - name: A\n    metric: queue_depth\n    comparison: ">"\n    value: lots\n'
+    )
+    home = tmp_path / "home"
+    env = stack_env(home) | {"MONITORING_THRESHOLDS": str(bad)}
+    up = subprocess.run(
+        [sys.executable, "-m", "agents.cli", "up"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert up.returncode == 1, up.stdout + up.stderr
+    assert "the monitoring configuration is refused" in up.stdout
+    assert f"{bad}:5: thresholds.0.value: Input should be a valid number" in up.stdout
+    assert not (home / "stack.pid").exists() and not (home / "redis").exists()  # nothing started

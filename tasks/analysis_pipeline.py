@@ -1,0 +1,74 @@
+"""The analysis engine's pipeline as a Celery canvas on the maintenance queue:
+
+    chord(group(aggregate(engine) for each engine seen in the recent window), explain)
+
+Each aggregate step reads one engine's history and judges it; the explain step stores the new
+insights, publishes them on NATS `agents.insights` and returns them with every aggregate. Beat
+starts it every ANALYSIS_INTERVAL_SECONDS; anything else (the monitor, an operator) calls
+`start_analysis`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from celery import chord, group
+from celery.result import AsyncResult
+
+from agents.monitoring.insights import Window
+from agents.names import ANALYSIS_AGGREGATE_TASK, ANALYSIS_EXPLAIN_TASK, INSIGHTS_TASK
+from agents.settings import get_settings
+from tasks.app import app
+
+
+@app.task(name=ANALYSIS_AGGREGATE_TASK)
+def aggregate(engine: str, until: float, recent_seconds: float, baseline_seconds: float) -> dict[str, Any]:
+    """One engine's aggregates per capability and candidate insights over the window."""
+    from agents.monitoring.analysis import engine_report
+
+    window = Window(until, recent_seconds, baseline_seconds)
+    return engine_report(engine, window, get_settings().analysis_samples_limit)
+
+
+@app.task(name=ANALYSIS_EXPLAIN_TASK)
+def explain(reports: list[dict[str, Any]], reason: str) -> dict[str, Any]:
+    """Store and publish the new insights of every engine's report; returns them and the aggregates."""
+    from agents.monitoring.analysis import explain as explain_reports
+
+    return explain_reports(reports, reason, get_settings().insight_cooldown_seconds)
+
+
+@app.task(name=INSIGHTS_TASK)
+def scheduled_analysis() -> str:
+    """Beat's entry: start the pipeline over the configured windows; returns its result's id."""
+    return start_analysis("schedule").id
+
+
+def start_analysis(
+    reason: str,
+    subject: str | None = None,
+    window_seconds: float | None = None,
+    baseline_seconds: float | None = None,
+) -> AsyncResult:
+    """Start the pipeline over the last `window_seconds` (ANALYSIS_RECENT_SECONDS) against the
+    `baseline_seconds` (ANALYSIS_BASELINE_SECONDS) before them, for the engine `subject` or every
+    engine with requests in the recent window. `reason` travels into each insight's evidence.
+    Returns the explain step's result: `.get()` gives {"reason", "engines", "aggregates", "insights"}."""
+    settings = get_settings()
+    recent = settings.analysis_recent_seconds if window_seconds is None else window_seconds
+    baseline = settings.analysis_baseline_seconds if baseline_seconds is None else baseline_seconds
+    if recent <= 0 or baseline <= 0:
+        raise ValueError(f"windows must be positive seconds, got window {recent} and baseline {baseline}")
+    window = Window(time.time(), recent, baseline)
+    if subject is not None:
+        engines = [subject]
+    else:
+        from db.insights import engines_seen
+
+        engines = engines_seen(window.split, window.until)
+    body = explain.s(reason=reason)
+    if not engines:  # a chord needs a header: with nothing to aggregate, explain nothing at once
+        return body.apply_async(args=([],))
+    parts = [aggregate.s(e, window.until, window.recent_seconds, window.baseline_seconds) for e in engines]
+    return chord(group(parts))(body)

@@ -1,0 +1,27 @@
+"""`agents demo`'s scenario as a test, on real servers and workers: the platform notices the degraded
+engine, alerts, explains it, acts, judges its action, and routing wins the engine back."""
+
+from __future__ import annotations
+
+import pytest
+
+from agents.demo.run import run_demo
+from agents.demo.script import GREEN, phases
+
+pytestmark = pytest.mark.servers
+
+
+def test_the_platform_notices_acts_measures_and_explains(
+    demo_workers: tuple[str, str], nats_server: object, redis_client: object
+) -> None:
+    lines: list[str] = []
+    outcome, results = run_demo(
+        phases(steady=8, degrade=35, recover=30), rate=80, workers=False, echo=lines.append
+    )
+    print("\n".join(lines))
+    missed = [description for description, ok in results if not ok]
+    assert not missed, (missed, lines)
+    fired = [a for a in outcome.alerts if a["engine"] == GREEN]
+    assert {a["name"] for a in fired} >= {"DemoEngineFailing"}
+    # One open row per threshold and engine: the alert fired once, not once per evaluation.
+    assert len([a for a in fired if a["name"] == "DemoEngineFailing"]) == 1
