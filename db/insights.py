@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import desc, func, insert, select
 
 from agents.monitoring.figures import Sample
-from agents.monitoring.insights import Insight, severity_rank
+from agents.monitoring.insights import ACTION_VERDICT, Insight, severity_rank
 from agents.statuses import FINAL_STATUSES
 from db.models import Insight as InsightRow
 from db.models import TaskResult
@@ -89,6 +89,22 @@ def store_insight(
 
 def _keys(insight: Insight) -> dict[str, str]:
     return {"kind": insight.kind, "subject": insight.subject, "severity": insight.severity}
+
+
+def recent_counts(seconds: float) -> dict[str, float]:
+    """Per subject, the warning or worse findings stored in the last `seconds` (the optimizer's own
+    verdicts left out): the snapshot's `insights_recent`."""
+    query = (
+        select(InsightRow.subject, func.count())
+        .where(
+            InsightRow.created_at > func.now() - timedelta(seconds=seconds),
+            InsightRow.kind != ACTION_VERDICT,
+            InsightRow.severity.in_(("warning", "critical")),
+        )
+        .group_by(InsightRow.subject)
+    )
+    with get_engine().connect() as connection:
+        return {str(subject): float(n) for subject, n in connection.execute(query) if subject}
 
 
 def list_insights(limit: int = 50, kind: str | None = None) -> list[dict[str, Any]]:

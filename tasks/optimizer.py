@@ -29,6 +29,9 @@ from agents.monitoring.optimization import (
     verdict,
 )
 from agents.names import OPTIMIZER_STATE_KEY, engine_task_name
+from agents.recorder import count
+from agents.telemetry.catalog import OPTIMIZATION_ACTIONS
+from agents.telemetry.tally import Tally
 
 log = structlog.get_logger("agents.optimizer")
 CONTROL_TIMEOUT_SECONDS = 2.0
@@ -58,20 +61,30 @@ class Optimizer:
             engine = str(row["engine"])
             if rule is None or now - row["applied_at"].timestamp() < rule.settle_seconds:
                 continue
-            if rule.metric not in measured.get(engine, {}):
+            if rule.judged_by not in measured.get(engine, {}):
                 continue  # not measurable now (nothing completed in the window): wait
-            after = measured[engine][rule.metric]
+            after = measured[engine][rule.judged_by]
             judged = verdict(float(row["before"]["value"]), after, rule.better, rule.tolerance)
-            actions.settle(row["id"], {"metric": rule.metric, "value": after}, judged)
+            actions.settle(row["id"], {"metric": rule.judged_by, "value": after}, judged)
             state.in_flight.discard(engine)
-            report_verdict(row, rule.metric, after, judged)
-            done.append({"id": row["id"], "engine": engine, "action": row["action"], "verdict": judged})
+            report_verdict(row, rule.judged_by, after, judged)
+            self._count(str(row["action"]), engine, judged)
+            done.append(
+                {
+                    "id": row["id"],
+                    "rule": rule.name,
+                    "engine": engine,
+                    "action": row["action"],
+                    "verdict": judged,
+                }
+            )
             if judged == "hurt":
                 action, params = _revert_of(row)
                 self._act(engine, action, params)
                 actions.record(engine, action, rule.name, f"revert of action {row['id']} (it hurt)", params,
-                               actions.REVERT, {"metric": rule.metric, "value": after})  # fmt: skip
+                               actions.REVERT, {"metric": rule.judged_by, "value": after})  # fmt: skip
                 done.append({"engine": engine, "action": action, "revert_of": row["id"]})
+                self._count(action, engine, "revert")
         concurrency = self._concurrency(sized_engines(self.rules, measured))
         for decision in decide(self.rules, measured, concurrency, now, state):
             done.append(self._apply(decision, state))
@@ -82,8 +95,8 @@ class Optimizer:
         from db import actions
 
         rule = decision.rule
-        reason = f"{rule.name}: {rule.metric} = {decision.before:g} ({rule.comparison} {rule.value:g})"
-        before = {"metric": rule.metric, "value": decision.before}
+        reason = f"{rule.name}: {rule.metric} = {decision.value:g} ({rule.comparison} {rule.value:g})"
+        before = {"metric": rule.judged_by, "value": decision.before}
         status = actions.DRY_RUN
         if not decision.dry_run:
             status = (
@@ -96,9 +109,18 @@ class Optimizer:
         action_id = actions.record(
             decision.engine, decision.action, rule.name, reason, decision.params, status, before
         )
+        self._count(decision.action, decision.engine, status)
         log.warning("optimization_action", id=action_id, engine=decision.engine, action=decision.action,
                     params=decision.params, status=status, reason=reason)  # fmt: skip
-        return {"id": action_id, "engine": decision.engine, "action": decision.action, "status": status}
+        return {
+            "id": action_id, "rule": rule.name, "engine": decision.engine, "action": decision.action,
+            "status": status,
+        }  # fmt: skip
+
+    def _count(self, action: str, engine: str, outcome: str) -> None:
+        tally = Tally()
+        tally.inc(OPTIMIZATION_ACTIONS, (action, engine, outcome))
+        count(self.client, tally)
 
     def _act(self, engine: str, action: str, params: dict[str, Any]) -> bool:
         """Send the remote-control command to the engine's live workers; True if they all did it."""

@@ -111,7 +111,7 @@ class Watcher:
 
 
 def _describe_action(action: dict[str, Any]) -> str:
-    parts = [f"{action.get('action')} on {action.get('engine')}"]
+    parts = [f"{action.get('action')} on {action.get('engine')} ({action.get('rule', 'revert')})"]
     if action.get("verdict"):
         parts.append(f"verdict {action['verdict']}")
     if action.get("params"):

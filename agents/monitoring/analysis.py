@@ -13,6 +13,8 @@ from agents import aio
 from agents.monitoring.detectors import engine_figures
 from agents.monitoring.insights import ACTION_VERDICT, Insight, Rules, Window
 from agents.names import INSIGHTS_SUBJECT
+from agents.telemetry.catalog import INSIGHTS
+from agents.telemetry.tally import Tally
 
 log = structlog.get_logger("agents.analysis")
 
@@ -43,6 +45,7 @@ def explain(reports: Sequence[dict[str, Any]], reason: str, cooldown_seconds: fl
                 stored.append(as_payload(row))
     for payload in stored:
         (log.info if payload["severity"] == "info" else log.warning)("insight", **payload)
+    counted(stored)
     publish(stored)
     return {
         "reason": reason,
@@ -76,8 +79,20 @@ def report_verdict(action: dict[str, Any], metric: str, after: float, judged: st
         return None
     payload = as_payload(row)
     log.info("insight", **payload)
+    counted([payload])
     publish([payload])
     return payload
+
+
+def counted(payloads: Sequence[dict[str, Any]]) -> None:
+    """Count stored insights (`agent_insights_total`, for Grafana)."""
+    from agents.connections import redis_client
+    from agents.recorder import count
+
+    tally = Tally()
+    for p in payloads:
+        tally.inc(INSIGHTS, (p["kind"], p["subject"] or "", p["severity"]))
+    count(redis_client(), tally)
 
 
 def as_payload(row: dict[str, Any]) -> dict[str, Any]:

@@ -24,6 +24,9 @@ from agents.monitoring.readings import take_reading
 from agents.monitoring.snapshot import Reading, measurements
 from agents.monitoring.thresholds import Thresholds
 from agents.names import MONITOR_STATE_KEY
+from agents.recorder import count
+from agents.telemetry.catalog import ALERTS
+from agents.telemetry.tally import Tally
 
 log = structlog.get_logger("agents.monitoring")
 ALERTS_SUBJECT = "agents.alerts"  # + ".<severity>"
@@ -57,8 +60,12 @@ class Monitor:
         self.client.set(
             self.state_key, json.dumps({"reading": _dump_reading(reading), "state": _dump_state(state)})
         )
+        tally = Tally()
         for transition in transitions:
             self._store(transition)
+            t = transition.threshold
+            tally.inc(ALERTS, (t.name, transition.subject, t.severity, transition.kind))
+        count(self.client, tally)
         self._send(transitions)
         return transitions
 

@@ -47,7 +47,8 @@ class Rule(BaseModel):
     max_concurrency: int = Field(16, ge=1)
     cooldown_seconds: float = Field(300.0, ge=0, alias="cooldown")
     settle_seconds: float = Field(60.0, gt=0, alias="settle")
-    better: Literal["lower", "higher"] = "lower"  # which way the metric should move
+    judge: Literal[METRICS] | None = None  # type: ignore[valid-type]  # the verdict's metric (default: metric)
+    better: Literal["lower", "higher"] = "lower"  # which way the judged metric should move
     tolerance: float = Field(0.05, ge=0, description="a relative change below this is no change")
 
     @field_validator("for_seconds", "cooldown_seconds", "settle_seconds", mode="before")
@@ -62,6 +63,11 @@ class Rule(BaseModel):
         if self.action == "rate_limit" and self.rate is None:
             raise ValueError("rate_limit needs `rate` (e.g. 100/s)")
         return self
+
+    @property
+    def judged_by(self) -> str:
+        """The metric whose move after the settle window is the action's verdict."""
+        return str(self.judge or self.metric)
 
     def holds(self, measured: float) -> bool:
         """Whether a measured value meets the rule's condition."""
@@ -84,7 +90,8 @@ def parse_rules(text: str, source: str = "<rules>") -> Rules:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """An action to take (or, dry run, to record) on an engine, and the metric value before it."""
+    """An action to take (or, dry run, to record) on an engine: the condition's value, and the
+    judged metric's value before it."""
 
     rule: Rule
     engine: str
@@ -93,6 +100,7 @@ class Decision:
     before: float
     at: float
     dry_run: bool
+    value: float = 0.0
 
 
 @dataclass(slots=True)
@@ -115,6 +123,8 @@ def decide(
         for engine, metrics in sorted(measurements.items()):
             if not selected(rule.selector, engine) or rule.metric not in metrics:
                 continue
+            if rule.judged_by not in metrics:  # an action that could not be judged is not taken
+                continue
             key = (rule.name, engine)
             value = float(metrics[rule.metric])
             if not rule.holds(value):
@@ -128,7 +138,8 @@ def decide(
             params = _params(rule, engine, concurrency.get(engine))
             if params is None:  # out of bounds
                 continue
-            decisions.append(Decision(rule, engine, rule.action, params, value, now, rules.dry_run))
+            before = metrics[rule.judged_by]
+            decisions.append(Decision(rule, engine, rule.action, params, before, now, rules.dry_run, value))
             state.last_action[engine] = now
             if not rules.dry_run:
                 state.in_flight.add(engine)

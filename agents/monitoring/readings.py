@@ -11,6 +11,7 @@ import redis
 import structlog
 
 from agents.monitoring.snapshot import BridgeFigures, EngineFigures, Reading
+from agents.settings import get_settings
 from agents.telemetry import catalog as m
 from agents.telemetry.rates import completions, merge_buckets
 from agents.telemetry.sources import BREAKER_VALUES, Figures, database_figures, read_figures, worker_usage
@@ -34,10 +35,14 @@ def take_reading(client: redis.Redis, database: bool = True) -> Reading:
     platform["redis_memory_bytes"] = float(figures.redis_memory.used_bytes)
     if figures.redis_memory.ratio is not None:
         platform["redis_memory_ratio"] = figures.redis_memory.ratio
+    insights: dict[str, float] | None = None
     if database:
         try:
+            from db.insights import recent_counts
+
             by_state, maximum = database_figures()
             platform["db_connection_ratio"] = sum(by_state.values()) / maximum if maximum else 0.0
+            insights = recent_counts(get_settings().insight_cooldown_seconds)
         except Exception as exc:  # the snapshot goes on without it; the exporter says db down
             log.warning("reading_without_database", error=repr(exc))
     return Reading(
@@ -49,6 +54,7 @@ def take_reading(client: redis.Redis, database: bool = True) -> Reading:
         platform=platform,
         workers=worker_usage(figures),
         bridge=_bridge(figures),
+        insights=insights,
     )
 
 

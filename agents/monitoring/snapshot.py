@@ -70,6 +70,7 @@ class Reading:
     platform: Mapping[str, float] = field(default_factory=dict)  # history_backlog, ...
     workers: Sequence[WorkerUsage] = ()  # live workers' CPU and memory
     bridge: BridgeFigures | None = None  # None: no bridge ever reported
+    insights: Mapping[str, float] | None = None  # per engine; None: the database was not read
 
 
 def measurements(previous: Reading | None, current: Reading) -> dict[str, dict[str, float]]:
@@ -99,6 +100,8 @@ def measurements(previous: Reading | None, current: Reading) -> dict[str, dict[s
             values["memory_bytes"] = float(used.memory_bytes)
             values["worker_cpu_percent"] = used.max_worker_cpu_percent
             values["worker_memory_bytes"] = float(used.max_worker_memory_bytes)
+        if current.insights is not None:  # the analysis engine's findings, for rules and thresholds
+            values["insights_recent"] = float(current.insights.get(figures.engine, 0.0))
         measured[figures.engine] = values
     platform = {name: float(value) for name, value in current.platform.items()}
     platform |= bridge_measurements(current.bridge)

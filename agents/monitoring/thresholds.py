@@ -32,6 +32,7 @@ METRICS = (
     "redis_memory_ratio",  # platform: used_memory / maxmemory (not measured without a maxmemory)
     "bridge_lag",  # platform: events in the stream not yet delivered to the bridge (fresh report)
     "bridge_report_age_seconds",  # platform: age of the newest bridge lag report
+    "insights_recent",  # warning or worse insights about the engine in the last INSIGHT_COOLDOWN_SECONDS
 )
 PLATFORM = "platform"  # the subject of platform-wide metrics
 COMPARISONS = {

@@ -86,6 +86,21 @@ ROUTING_LATENCY = Metric(
     "agent_routing_latency_seconds", "histogram", "Seconds the router spent deciding per request.", (),
     ROUTING_BUCKETS,
 )  # fmt: skip
+# The engines at work: what the performance, analysis and optimization engines did.
+ALERTS = Metric(
+    "agent_alerts",
+    "counter",
+    "Alerts the monitor fired or resolved.",
+    ("alert", "agent_name", "severity", "state"),
+)
+INSIGHTS = Metric(
+    "agent_insights", "counter", "Insights the analysis engine stored.", ("kind", "agent_name", "severity")
+)
+OPTIMIZATION_ACTIONS = Metric(
+    "agent_optimization_actions", "counter",
+    "Optimization actions by outcome: applied, dry_run, failed, then helped, no_change, hurt, revert.",
+    ("action", "agent_name", "outcome"),
+)  # fmt: skip
 HISTORY_BACKLOG = Metric("agent_history_backlog", "gauge", "Lifecycle records not yet written to PostgreSQL.")
 DB_QUERY_DURATION = Metric(
     "agent_db_query_duration_seconds", "histogram", "Seconds per history batch upsert.", ("query",),
@@ -133,7 +148,8 @@ EXPORTER_METRICS = (
     TASK_SENT, TASK_RECEIVED, TASK_STARTED, TASK_SUCCEEDED, TASK_FAILED, TASK_RETRIED, TASK_REVOKED,
     TASK_REJECTED, TASK_RUNTIME, WORKER_UP, WORKER_TASKS_ACTIVE, QUEUE_LENGTH, ACTIVE_CONSUMERS,
     AGENT_QUEUE_SIZE, AGENT_TASKS, AGENT_BREAKER_STATE, BREAKER_TRANSITIONS, AGENT_END_TO_END,
-    ROUTING_DECISIONS, ROUTING_CONFIDENCE, ROUTING_LATENCY, HISTORY_BACKLOG, DB_QUERY_DURATION,
+    ROUTING_DECISIONS, ROUTING_CONFIDENCE, ROUTING_LATENCY, ALERTS, INSIGHTS, OPTIMIZATION_ACTIONS,
+    HISTORY_BACKLOG, DB_QUERY_DURATION,
     DB_CONNECTIONS, DB_MAX_CONNECTIONS, DB_UP, REDIS_UP, REDIS_MEMORY, REDIS_MEMORY_RATIO, WORKER_CPU,
     WORKER_MEMORY,
 )  # fmt: skip

@@ -221,6 +221,49 @@ ROWS: list[tuple[str, list[Panel]]] = [
         ],
     ),
     (
+        "Engines at work",
+        [
+            Panel(
+                "Alerts, insights and optimization actions",
+                "What the performance, analysis and optimization engines did in the last 5 minutes "
+                "(agent_alerts_total, agent_insights_total, agent_optimization_actions_total).",
+                [
+                    (
+                        'sum by (alert, agent_name) (increase(agent_alerts_total{state="fired"}[5m]))',
+                        "alert {{alert}} {{agent_name}}",
+                    ),
+                    (
+                        "sum by (kind, agent_name) (increase(agent_insights_total[5m]))",
+                        "insight {{kind}} {{agent_name}}",
+                    ),
+                    (
+                        "sum by (action, agent_name, outcome) "
+                        "(increase(agent_optimization_actions_total[5m]))",
+                        "{{action}} {{agent_name}} {{outcome}}",
+                    ),
+                ],
+                width=12,
+            ),
+            Panel(
+                "Breaker transitions and routing trials",
+                "Breakers opened and closed in the last 5 minutes (agent_breaker_transitions_total), and "
+                "requests tried on an engine other than the best (outcome explored).",
+                [
+                    (
+                        "sum by (agent_name, to) (increase(agent_breaker_transitions_total[5m]))",
+                        "breaker {{agent_name}} {{to}}",
+                    ),
+                    (
+                        "sum by (agent_name) "
+                        '(increase(agent_routing_decisions_total{outcome="explored"}[5m]))',
+                        "trials {{agent_name}}",
+                    ),
+                ],
+                width=12,
+            ),
+        ],
+    ),
+    (
         "NATS bridge",
         [
             Panel(

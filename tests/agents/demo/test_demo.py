@@ -4,15 +4,17 @@ engine, alerts, explains it, acts, judges its action, and routing wins the engin
 from __future__ import annotations
 
 import pytest
+import redis
 
 from agents.demo.run import run_demo
 from agents.demo.script import GREEN, phases
+from agents.telemetry import store
 
 pytestmark = pytest.mark.servers
 
 
 def test_the_platform_notices_acts_measures_and_explains(
-    demo_workers: tuple[str, str], nats_server: object, redis_client: object
+    demo_workers: tuple[str, str], nats_server: object, redis_client: redis.Redis
 ) -> None:
     lines: list[str] = []
     outcome, results = run_demo(
@@ -25,3 +27,17 @@ def test_the_platform_notices_acts_measures_and_explains(
     assert {a["name"] for a in fired} >= {"DemoEngineFailing"}
     # One open row per threshold and engine: the alert fired once, not once per evaluation.
     assert len([a for a in fired if a["name"] == "DemoEngineFailing"]) == 1
+    # An insight triggered an optimization rule, and every verdict came back as an insight.
+    assert any(a["rule"] == "DemoGrowOnInsight" for a in outcome.actions), outcome.actions
+    judged = {a["id"] for a in outcome.actions if a.get("verdict")}
+    reported = {i["data"]["action_id"] for i in outcome.insights if i["kind"] == "action_verdict"}
+    assert judged and judged <= reported
+    # What they did is counted for Prometheus and Grafana (agents exporter serves these).
+    counted = " ".join(store.read(redis_client).counters)
+    for metric in (
+        "agent_alerts",
+        "agent_insights",
+        "agent_optimization_actions",
+        "agent_breaker_transitions",
+    ):
+        assert metric in counted, metric

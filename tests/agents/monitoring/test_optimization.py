@@ -93,3 +93,32 @@ def test_only_engines_a_pool_rule_holds_for_are_sized() -> None:
         "other": {},
     }
     assert sized_engines(rules, measured) == ["analysis"]
+
+
+JUDGED = """\
+rules:
+  - name: GrowOnInsight
+    metric: insights_recent
+    comparison: ">="
+    value: 1
+    action: pool_grow
+    amount: 1
+    settle: 15s
+    judge: runtime_p95_seconds
+"""
+
+
+def test_an_insight_triggers_a_rule_judged_by_another_metric() -> None:
+    rules, state = parse_rules(JUDGED), ActionState()
+    slowed = {"green": {"insights_recent": 1.0, "runtime_p95_seconds": 0.49}}
+    (grow,) = decide(rules, slowed, {"green": 2}, 0, state)
+    assert (grow.engine, grow.action, grow.value, grow.before) == ("green", "pool_grow", 1.0, 0.49)
+    assert grow.rule.judged_by == "runtime_p95_seconds"
+    # Without the judged metric (nothing completed in the window) the action is not taken.
+    unjudgeable = {"blue": {"insights_recent": 1.0}}
+    assert decide(rules, unjudgeable, {"blue": 2}, 0, ActionState()) == []
+
+
+def test_judge_must_be_a_known_metric() -> None:
+    with pytest.raises(ThresholdConfigError, match="judge"):
+        parse_rules(JUDGED.replace("judge: runtime_p95_seconds", "judge: happiness"))

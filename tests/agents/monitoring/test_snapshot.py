@@ -110,3 +110,13 @@ def test_the_bridge_lag_only_from_a_fresh_report_of_a_consuming_bridge(
     bridge: BridgeFigures | None, expected: dict[str, float] | None
 ) -> None:
     assert measurements(None, with_figures([], bridge)).get("platform") == expected
+
+
+def test_recent_insights_per_engine_only_when_the_database_was_read() -> None:
+    import dataclasses
+
+    read = dataclasses.replace(reading(10, 5, 0, 5, 0), insights={"analysis": 2.0, "other": 1.0})
+    assert measurements(None, read)["analysis"]["insights_recent"] == 2.0
+    none_found = dataclasses.replace(read, insights={})
+    assert measurements(None, none_found)["analysis"]["insights_recent"] == 0.0
+    assert "insights_recent" not in measurements(None, reading(10, 5, 0, 5, 0))["analysis"]
