@@ -3,8 +3,9 @@ out through Celery's own remote control, recorded in `optimization_actions`, jud
 settle window, and reverted when they hurt.
 
 Actions go to the engine's live workers only (`destination`): `pool_grow` / `pool_shrink`,
-`rate_limit` on the engine's task, `add_consumer` / `cancel_consumer`. A worker's concurrency for
-the rules' bounds is its pool's process count from `celery inspect stats`.
+`rate_limit` and `time_limit` on the engine's task, `add_consumer` / `cancel_consumer`. A
+worker's concurrency for the rules' bounds is its pool's process count from `celery inspect
+stats`; a time_limit action records the limits of the engine's card, to revert to.
 """
 
 from __future__ import annotations
@@ -86,7 +87,8 @@ class Optimizer:
                 done.append({"engine": engine, "action": action, "revert_of": row["id"]})
                 self._count(action, engine, "revert")
         concurrency = self._concurrency(sized_engines(self.rules, measured))
-        for decision in decide(self.rules, measured, concurrency, now, state):
+        limits = self._limits() if any(r.action == "time_limit" for r in self.rules.rules) else {}
+        for decision in decide(self.rules, measured, concurrency, now, state, limits):
             done.append(self._apply(decision, state))
         self.client.set(self.state_key, json.dumps(_dump(state)))
         return done
@@ -137,6 +139,10 @@ class Optimizer:
             replies = control.pool_shrink(params["n"], **options)
         elif action == "rate_limit":
             replies = control.rate_limit(engine_task_name(engine), params["rate"] or "0", **options)
+        elif action == "time_limit":
+            replies = control.time_limit(
+                engine_task_name(engine), soft=params["soft"], hard=params["hard"], **options
+            )
         elif action == "add_consumer":
             replies = control.add_consumer(params["queue"], **options)
         else:
@@ -147,6 +153,11 @@ class Optimizer:
         if errors:
             log.warning("optimization_action_refused", engine=engine, action=action, errors=errors)
         return bool(answers) and not errors
+
+    def _limits(self) -> dict[str, tuple[float | None, float | None]]:
+        """Each engine task's (soft, hard) time limits as its card announces them: where a
+        time_limit action's revert goes back to."""
+        return {name: (card.soft_time_limit, card.time_limit) for name, card in registry().cards().items()}
 
     def _concurrency(self, engines: list[str]) -> dict[str, int]:
         """Each engine's largest worker pool now (for the rules' bounds)."""

@@ -9,6 +9,7 @@ after: helped, no change, or hurt (an action that hurt is reverted).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -16,8 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from agents.monitoring.thresholds import COMPARISONS, METRICS, Comparison, seconds, selected, validate_yaml
 
-Action = Literal["pool_grow", "pool_shrink", "rate_limit", "add_consumer", "cancel_consumer"]
+Action = Literal["pool_grow", "pool_shrink", "rate_limit", "add_consumer", "cancel_consumer", "time_limit"]
 Verdict = Literal["helped", "no_change", "hurt"]
+Limits = tuple[float | None, float | None]  # an engine task's (soft, hard) time limits, seconds
 # The action that undoes each one (rate_limit is undone by the rate it replaced).
 REVERSE: dict[str, str] = {
     "pool_grow": "pool_shrink",
@@ -25,6 +27,7 @@ REVERSE: dict[str, str] = {
     "add_consumer": "cancel_consumer",
     "cancel_consumer": "add_consumer",
     "rate_limit": "rate_limit",
+    "time_limit": "time_limit",
 }
 
 
@@ -43,6 +46,8 @@ class Rule(BaseModel):
     amount: int = Field(1, ge=1, le=64, description="processes for pool_grow / pool_shrink")
     rate: str | None = Field(None, description="rate_limit's new rate, e.g. 100/s (empty: none)")
     queue: str | None = Field(None, description="add_consumer / cancel_consumer: default, the engine's queue")
+    time_limit: float | None = Field(None, gt=0, description="time_limit's new hard limit, seconds")
+    soft_time_limit: float | None = Field(None, gt=0, description="time_limit's new soft limit, seconds")
     min_concurrency: int = Field(1, ge=1)
     max_concurrency: int = Field(16, ge=1)
     cooldown_seconds: float = Field(300.0, ge=0, alias="cooldown")
@@ -62,6 +67,10 @@ class Rule(BaseModel):
             raise ValueError("min_concurrency is above max_concurrency")
         if self.action == "rate_limit" and self.rate is None:
             raise ValueError("rate_limit needs `rate` (e.g. 100/s)")
+        if self.action == "time_limit" and self.time_limit is None:
+            raise ValueError("time_limit needs `time_limit` (seconds; `soft_time_limit` optional)")
+        if self.time_limit and self.soft_time_limit and self.soft_time_limit >= self.time_limit:
+            raise ValueError("soft_time_limit must be below time_limit")
         return self
 
     @property
@@ -115,9 +124,10 @@ class ActionState:
 
 def decide(
     rules: Rules, measurements: dict[str, dict[str, float]], concurrency: dict[str, int], now: float,
-    state: ActionState,
+    state: ActionState, limits: Mapping[str, Limits] | None = None,
 ) -> list[Decision]:  # fmt: skip
-    """The actions this snapshot calls for, at most one per engine, guards applied."""
+    """The actions this snapshot calls for, at most one per engine, guards applied; `limits` are
+    the engines' (soft, hard) time limits now, which a time_limit action records to revert to."""
     decisions: list[Decision] = []
     for rule in rules.rules:
         for engine, metrics in sorted(measurements.items()):
@@ -135,7 +145,7 @@ def decide(
                 continue
             if now - state.last_action.get(engine, float("-inf")) < rule.cooldown_seconds:
                 continue
-            params = _params(rule, engine, concurrency.get(engine))
+            params = _params(rule, engine, concurrency.get(engine), (limits or {}).get(engine, (None, None)))
             if params is None:  # out of bounds
                 continue
             before = metrics[rule.judged_by]
@@ -157,7 +167,7 @@ def sized_engines(rules: Rules, measurements: dict[str, dict[str, float]]) -> li
     )  # fmt: skip
 
 
-def _params(rule: Rule, engine: str, concurrency: int | None) -> dict[str, Any] | None:
+def _params(rule: Rule, engine: str, concurrency: int | None, limits: Limits) -> dict[str, Any] | None:
     if rule.action in ("pool_grow", "pool_shrink"):
         if concurrency is None:
             return None
@@ -167,6 +177,9 @@ def _params(rule: Rule, engine: str, concurrency: int | None) -> dict[str, Any] 
         return {"n": rule.amount, "from": concurrency, "to": concurrency + change}
     if rule.action == "rate_limit":
         return {"rate": rule.rate}
+    if rule.action == "time_limit":
+        soft, hard = limits
+        return {"soft": rule.soft_time_limit, "hard": rule.time_limit, "from": {"soft": soft, "hard": hard}}
     return {"queue": rule.queue or engine}
 
 
@@ -189,4 +202,11 @@ def revert(
         return undo, {"n": params["n"], "from": params["to"], "to": params["from"]}
     if action == "rate_limit":
         return undo, {"rate": previous_rate}
+    if action == "time_limit":
+        back = params["from"]
+        return undo, {
+            "soft": back["soft"],
+            "hard": back["hard"],
+            "from": {"soft": params["soft"], "hard": params["hard"]},
+        }
     return undo, dict(params)

@@ -106,3 +106,27 @@ def test_an_action_that_helped_stays_and_one_that_hurt_is_reverted(fleet: str, r
         if now > start:
             app.control.pool_shrink(now - start, destination=[fleet], reply=True)
     assert wait_for_pool(fleet, start) == start
+
+
+def test_time_limit_action_changes_the_engine_tasks_limits_and_its_revert_restores_them(
+    fleet: str, redis_client: Any
+) -> None:
+    from agents.monitoring.optimization import revert
+    from tasks import app
+    from tasks.optimizer import Optimizer
+
+    def limits() -> str:
+        registered = app.control.inspect(destination=[fleet], timeout=5).registered(
+            "time_limit", "soft_time_limit"
+        )
+        return next(t for t in (registered or {})[fleet] if t.startswith("agents.engine.flaky "))
+
+    optimizer = Optimizer(app, redis_client, parse_rules(RULES.format(better="lower")))
+    soft, hard = optimizer._limits()["flaky"]
+    original = limits()
+    assert f"time_limit={hard}" in original and f"soft_time_limit={soft}" in original
+    params = {"soft": 1.5, "hard": 2.5, "from": {"soft": soft, "hard": hard}}
+    assert optimizer._act("flaky", "time_limit", params)
+    assert "time_limit=2.5" in limits() and "soft_time_limit=1.5" in limits()
+    assert optimizer._act("flaky", *revert("time_limit", params))
+    assert limits() == original

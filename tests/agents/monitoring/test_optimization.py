@@ -122,3 +122,33 @@ def test_an_insight_triggers_a_rule_judged_by_another_metric() -> None:
 def test_judge_must_be_a_known_metric() -> None:
     with pytest.raises(ThresholdConfigError, match="judge"):
         parse_rules(JUDGED.replace("judge: runtime_p95_seconds", "judge: happiness"))
+
+
+LIMITS = """\
+rules:
+  - name: ShorterLimits
+    metric: runtime_p95_seconds
+    comparison: ">"
+    value: 2
+    action: time_limit
+    soft_time_limit: 4
+    time_limit: 5
+"""
+
+
+def test_a_time_limit_action_records_the_limits_it_replaces_and_reverts_to_them() -> None:
+    rules = parse_rules(LIMITS)
+    slow = {"flaky": {"runtime_p95_seconds": 3.0}}
+    (cut,) = decide(rules, slow, {}, 0, ActionState(), {"flaky": (7.0, 8.0)})
+    assert cut.params == {"soft": 4.0, "hard": 5.0, "from": {"soft": 7.0, "hard": 8.0}}
+    assert revert("time_limit", cut.params) == (
+        "time_limit",
+        {"soft": 7.0, "hard": 8.0, "from": {"soft": 4.0, "hard": 5.0}},
+    )
+
+
+def test_time_limit_rules_are_checked() -> None:
+    with pytest.raises(ThresholdConfigError, match="time_limit needs"):
+        parse_rules(LIMITS.replace("    time_limit: 5\n", ""))
+    with pytest.raises(ThresholdConfigError, match="soft_time_limit must be below"):
+        parse_rules(LIMITS.replace("soft_time_limit: 4", "soft_time_limit: 6"))
