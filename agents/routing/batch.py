@@ -62,9 +62,9 @@ class BatchRouting:
 
     def _explore(self, capability: str) -> Decision | None:
         """A trial of an engine other than the best, or None when there is no other to try."""
-        pool = self._pool(capability, None)
-        if len(pool) < 2:
+        if len(self._fetched(capability)) < 2:  # most capabilities: one engine, nothing to build
             return None
+        pool = self._pool(capability, None)
         try:
             trial = explore(capability, pool, self._draw())
         except AgentsError:  # the ordinary decision raises it, and remembers it
@@ -74,10 +74,14 @@ class BatchRouting:
         self._assigned[trial.engine] += 1
         return trial
 
-    def _pool(self, capability: str, engine: str | None) -> list[Candidate]:
+    def _fetched(self, capability: str) -> list[Candidate]:
         found = self._candidates.get(capability)
         if found is None:
             found = self._candidates[capability] = self._fetch(capability)
+        return found
+
+    def _pool(self, capability: str, engine: str | None) -> list[Candidate]:
+        found = self._fetched(capability)
         return [
             dataclasses.replace(c, depth=c.depth + self._assigned[c.engine])
             for c in found
