@@ -42,9 +42,9 @@ _longest_hard_limit = max(
 broker_url = _settings.redis_url
 result_backend = _settings.redis_url
 
-# kombu's Redis transport with bulk fetch: one poll takes up to the prefetch window of messages
-# (measured: three Redis round trips per message were most of a batch worker's main loop).
-if _settings.broker_bulk_fetch and broker_url.startswith("redis://"):
+# kombu's Redis transport with the reliable fetch: one atomic script takes up to the prefetch window
+# of messages and records them as unacked, so a SIGKILL at any moment loses none (tasks/transport/).
+if _settings.broker_reliable_fetch and broker_url.startswith("redis://"):
     broker_transport = "tasks.transport:Transport"
 
 # JSON only: pickle on the wire is remote code execution.
@@ -72,6 +72,10 @@ broker_transport_options = {
     "priority_steps": list(PRIORITY_STEPS),
     "sep": PRIORITY_SEP,
     "queue_order_strategy": "priority",
+    # The reliable fetch (tasks/transport/): when a silent worker's messages come back, and the
+    # longest pause between an idle worker's fetches.
+    "consumer_dead_seconds": _settings.broker_consumer_dead_seconds,
+    "idle_poll_max_seconds": _settings.broker_idle_poll_ms / 1000,
 }
 result_backend_transport_options = {"visibility_timeout": _visibility_timeout}
 # Keep retrying the broker at start-up instead of crashing when Redis is a few seconds late.

@@ -127,6 +127,18 @@ TRAFFIC_ROUTE_KEY = KEY_PREFIX + "traffic_route"
 BRIDGE_LAG_KEY = KEY_PREFIX + "bridge_lag"
 
 
+# The reliable fetch (tasks/transport): consumers' heartbeats by server time, what each one holds
+# unacked, malformed raw messages moved aside, and the lock of the dead-consumer sweep.
+BROKER_CONSUMERS_KEY = KEY_PREFIX + "broker:consumers"  # sorted set consumer id -> last heartbeat
+BROKER_MALFORMED_KEY = KEY_PREFIX + "broker:malformed"  # list of raw messages no worker can read
+BROKER_SWEEP_LOCK_KEY = KEY_PREFIX + "broker:sweep"
+
+
+def broker_owned_key(consumer: str) -> str:
+    """Redis set of the delivery tags a broker consumer has taken and not yet acked."""
+    return f"{KEY_PREFIX}broker:owned:{consumer}"
+
+
 def deliveries_key(task_id: str) -> str:
     """Redis counter of how many times a request's message came back to a worker."""
     return f"{KEY_PREFIX}deliveries:{task_id}"

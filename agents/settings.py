@@ -56,8 +56,16 @@ class Settings(BaseSettings):
     task_events: bool = Field(
         True, description="Workers send task events for Flower and `celery events` (one per request)."
     )
-    broker_bulk_fetch: bool = Field(
-        True, description="Workers take up to their prefetch window per Redis poll (tasks/transport.py)."
+    broker_reliable_fetch: bool = Field(
+        True,
+        description="Workers take messages with one atomic script, in bulk, and recover a dead "
+        "worker's messages by heartbeat (tasks/transport/); false: kombu's own BRPOP.",
+    )
+    broker_consumer_dead_seconds: float = Field(
+        30.0, ge=2, le=600, description="A worker silent this long is dead: its reserved messages go back."
+    )
+    broker_idle_poll_ms: float = Field(
+        20.0, gt=0, le=1000, description="Longest pause between a worker's empty fetches (its idle cost)."
     )
     db_pool_max_size: int = Field(20, ge=1, description="PostgreSQL pool size per process.")
     db_pool_overflow: int = Field(5, ge=0, description="Extra PostgreSQL connections beyond the pool.")

@@ -34,9 +34,22 @@ PARTS = [
         kombu_redis.Channel,
         "_brpop_read",
         ("self", "options"),
-        "bulk fetch overrides it: one BRPOP is followed by one bulk pop of the same queue",
+        "the reliable fetch overrides it: reads the fetch script's reply instead of BRPOP's",
     ),
-    PrivatePart(kombu_redis.Channel, "_in_poll", "instance", "reset after a BRPOP reply, as kombu does"),
+    PrivatePart(
+        kombu_redis.Channel,
+        "_brpop_start",
+        ("self", "timeout"),
+        "the reliable fetch overrides it: sends the fetch script instead of BRPOP",
+    ),
+    PrivatePart(kombu_redis.Channel, "_in_poll", "instance", "set while a fetch is pending, as kombu does"),
+    PrivatePart(kombu_redis.Channel, "_brpop_sent_at", "attribute", "kombu's BRPOP health check reads it"),
+    PrivatePart(
+        kombu_redis.Channel,
+        "_q_for_pri",
+        ("self", "queue", "pri"),
+        "names the priority lists the fetch tries",
+    ),
     PrivatePart(
         kombu_redis.Channel,
         "_flush_brpop_reauth",
@@ -56,7 +69,7 @@ PARTS = [
         kombu_redis.QoS,
         "_remove_from_indices",
         ("self", "delivery_tag", "pipe"),
-        "a batch's unacked entries are removed in one pipeline",
+        "overridden so ack, reject and restore also leave the consumer's owned set",
     ),
     PrivatePart(Message, "_state", "instance", "messages acked in bulk are marked acked"),
     PrivatePart(

@@ -1,0 +1,91 @@
+"""`python -m bench.chaos`: run the drills, print the table, exit 1 if any scenario failed.
+
+Usage: python -m bench.chaos [--scenario NAME ...] [--kills-scale F] [--rate R] [--dead-seconds S]
+                             [--seed N] [--write docs/reliability.md] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import threading
+import time
+from pathlib import Path
+
+from agents.loadtest import LoadPlan, send
+from agents.names import ROUTER_QUEUE
+from bench.chaos import ledger
+from bench.chaos.engine import CAPABILITY
+from bench.chaos.engine import ledger as ledger_engine
+from bench.chaos.fleet import Fleet
+from bench.chaos.report import print_table, write_section
+from bench.chaos.scenarios import SCENARIOS, Scenario, inject_all
+
+LOAD_CHUNK_SECONDS = 5.0
+
+
+def run(scenario: Scenario, fleet: Fleet, rate: float, drain_timeout: float) -> ledger.Verdict:
+    """Send a steady routed load for as long as the faults are being injected, then check."""
+    ledger.reset(fleet.redis)
+    faults: list[ledger.Fault] = []
+    done = threading.Event()
+    injector = threading.Thread(target=inject_all, args=(scenario, fleet, faults, done.is_set), daemon=True)
+    injector.start()
+    scheduled: dict[str, float] = {}
+    plan = LoadPlan(rate=rate, duration=LOAD_CHUNK_SECONDS, capability=CAPABILITY, payload={"n": 1})
+    while injector.is_alive():
+        scheduled |= send(plan, lambda n: None, {})
+    scheduled |= send(plan, lambda n: None, {})  # load after the last fault too
+    done.set()
+    queues = [ROUTER_QUEUE, ledger_engine.name]
+    verdict = ledger.check(scenario.name, scheduled, faults, fleet.redis, queues, drain_timeout)
+    print(
+        f"  {scenario.name}: {len(faults)} faults, {verdict.sent} sent, {verdict.lost} lost, "
+        f"{verdict.duplicated} duplicated",
+        flush=True,
+    )
+    return verdict
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.chaos", description=__doc__)
+    parser.add_argument("--scenario", action="append", choices=sorted(SCENARIOS), help="default: all")
+    parser.add_argument("--kills-scale", type=float, default=1.0, help="scale every fault count")
+    parser.add_argument("--rate", type=float, default=150.0, help="routed requests per second")
+    parser.add_argument("--dead-seconds", type=float, default=30.0, help="BROKER_CONSUMER_DEAD_SECONDS")
+    parser.add_argument("--seed", type=int, default=None, help="random seed of the fault moments")
+    parser.add_argument("--write", type=Path, help="write the table into this markdown file")
+    parser.add_argument("--json", type=Path, help="write the verdicts as JSON (for tests)")
+    args = parser.parse_args(argv)
+    seed = args.seed if args.seed is not None else random.randrange(1 << 30)
+    random.seed(seed)
+    names = args.scenario or list(SCENARIOS)
+    fleet = Fleet(args.dead_seconds)
+    verdicts = []
+    try:
+        fleet.start_all()
+        print(f"chaos: {args.rate:.0f} req/s via route, seed {seed}; logs in {fleet.home}", flush=True)
+        for name in names:
+            base = SCENARIOS[name]
+            count = max(1, round(base.count * args.kills_scale))
+            scenario = Scenario(base.name, base.describe, base.inject, count)
+            verdicts.append(run(scenario, fleet, args.rate, drain_timeout=args.dead_seconds * 2 + 60))
+    finally:
+        fleet.stop()
+    print_table(verdicts)
+    if args.write:
+        stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        header = (
+            f"Run of {stamp}: `python -m bench.chaos --rate {args.rate:g} --kills-scale {args.kills_scale:g} "
+            f"--dead-seconds {args.dead_seconds:g} --seed {seed}`"
+        )
+        write_section(args.write, verdicts, header)
+    if args.json:
+        args.json.write_text(json.dumps([v.as_dict() for v in verdicts], indent=2))
+    return 0 if all(v.ok for v in verdicts) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

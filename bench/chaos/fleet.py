@@ -1,0 +1,122 @@
+"""The servers and workers of a chaos drill: its own Redis and PostgreSQL, the router
+(intelligence), the `ledger` engine and a history writer, each killable and restartable."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+import redis
+
+from agents.names import BROKER_CONSUMERS_KEY, broker_owned_key
+from agents.stack.servers import ServerProcess, start_postgres, start_redis, stop_all
+from bench.compare import spawn
+
+ROOT = Path(__file__).resolve().parents[2]
+AGENTS = str(Path(sys.executable).parent / "agents")
+WORKERS = ("intelligence", "ledger", "history")
+
+
+class Fleet:
+    """Servers started once per drill; workers by name (`intelligence`, `ledger`, `history`)."""
+
+    def __init__(self, dead_seconds: float) -> None:
+        self.home = Path(tempfile.mkdtemp(prefix="agents-chaos-"))
+        self.servers: list[ServerProcess] = [
+            start_redis(self.home / "redis"),
+            start_postgres(self.home / "postgres"),
+        ]
+        self.env = os.environ | {
+            "REDIS_URL": self.servers[0].url,
+            "DATABASE_URL": self.servers[1].url,
+            "AGENTS_HOME": str(self.home),
+            "AGENT_ENGINES": "bench.chaos.engine:ledger",
+            "PYTHONPATH": str(ROOT),
+            "BROKER_CONSUMER_DEAD_SECONDS": f"{dead_seconds:g}",
+            "LOG_FORMAT": "json",
+            "HEALTH_PORT": "0",  # several workers on one machine: no /health ports to collide
+        }
+        # The drill's own settings object: the loadtest and ledger read the same servers.
+        shared = ("REDIS_URL", "DATABASE_URL", "AGENTS_HOME", "AGENT_ENGINES")
+        os.environ.update({k: self.env[k] for k in shared})
+        subprocess.run([AGENTS, "migrate"], cwd=ROOT, env=self.env, check=True, capture_output=True)
+        self.redis = redis.Redis.from_url(self.servers[0].url)
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.log_offsets: dict[str, int] = {}
+        self.reliable = self.env.get("BROKER_RELIABLE_FETCH", "true").lower() not in ("false", "0", "no")
+
+    def log(self, name: str) -> Path:
+        return self.home / f"{name}.log"
+
+    def start(self, name: str) -> None:
+        argv = [AGENTS, "history-writer"] if name == "history" else [AGENTS, "worker", name]
+        self.log_offsets[name] = self.log(name).stat().st_size if self.log(name).exists() else 0
+        self.processes[name] = spawn(argv, self.env, self.log(name))
+
+    def start_all(self) -> None:
+        for name in WORKERS:
+            self.start(name)
+        self.wait_consuming()
+
+    def ready(self, name: str) -> bool:
+        """Celery logged "ready." since this process started, and (reliable fetch) its consumer
+        heartbeats by pid: a check by name, not a sleep."""
+        with open(self.log(name), "rb") as log:
+            log.seek(self.log_offsets[name])
+            if b" ready." not in log.read():
+                return False
+        return not self.reliable or bool(self.consumers_of(name))
+
+    def wait_consuming(self, timeout: float = 60) -> None:
+        """Until the router and the engine worker are ready."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all(self.ready(name) for name in ("intelligence", "ledger")):
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"workers did not start consuming within {timeout:.0f} s; logs in {self.home}")
+
+    def consumers_of(self, name: str) -> list[str]:
+        """The broker consumer ids (host:pid:random) of a worker's main process."""
+        pid = self.processes[name].pid
+        ids = [bytes(c).decode() for c in self.redis.zrange(BROKER_CONSUMERS_KEY, 0, -1)]  # type: ignore[arg-type]
+        return [c for c in ids if c.split(":")[1] == str(pid)]
+
+    def held_by(self, name: str) -> set[str]:
+        """Task ids a worker's consumer holds unacked (all it had taken, once it is dead)."""
+        held: set[str] = set()
+        for consumer in self.consumers_of(name):
+            tags = list(self.redis.smembers(broker_owned_key(consumer)))
+            for entry in self.redis.hmget("unacked", tags) if tags else []:
+                if entry:
+                    payload = json.loads(entry)[0]
+                    held.add(payload["headers"]["id"])
+        return held
+
+    def pool_children(self, name: str) -> list[int]:
+        return [child.pid for child in psutil.Process(self.processes[name].pid).children()]
+
+    def kill(self, name: str, sig: int) -> None:
+        process = self.processes[name]
+        if sig == signal.SIGKILL:
+            os.killpg(process.pid, sig)  # a crash takes the pool processes with it
+        else:
+            process.send_signal(sig)  # as Kubernetes stops a pod: the main process only
+        process.wait(180)
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+                try:
+                    process.wait(60)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+        stop_all(self.servers)

@@ -1,0 +1,114 @@
+"""The ledger of a drill: every id sent (kept in the drill's own process, outside the servers it
+faults) checked against `task_results`, the engine's run counts and the queues left behind."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+
+import redis
+from sqlalchemy import text
+
+from agents.loadtest import collect
+from agents.names import queue_keys
+from agents.statuses import SUCCESS
+from bench.chaos.engine import FINISHES_KEY, STARTS_KEY
+from db.session import get_engine
+
+# A killed worker's reserved messages must run again within this long of its death.
+RECOVERY_LIMIT_SECONDS = 90.0
+
+
+@dataclass
+class Fault:
+    """One injected fault: when, what, and the requests in flight on its target at that moment."""
+
+    at: float
+    what: str
+    in_flight: set[str] = field(default_factory=set)
+
+
+@dataclass
+class Verdict:
+    """One row of the chaos table."""
+
+    scenario: str
+    faults: int
+    sent: int
+    succeeded: int
+    failed: Counter[str]
+    lost: int
+    rerun: int  # ran again after a fault caught them in flight: allowed
+    duplicated: int  # ran twice without a fault catching them: never allowed
+    leftovers: int  # messages still queued or unacked after the drain
+    recovery_seconds: float | None
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self) | {"failed": dict(self.failed), "ok": self.ok}
+
+    @property
+    def ok(self) -> bool:
+        recovered = self.recovery_seconds is None or self.recovery_seconds <= RECOVERY_LIMIT_SECONDS
+        return not self.lost and not self.duplicated and not self.leftovers and recovered
+
+
+def finished_at(ids: set[str]) -> dict[str, float]:
+    """When history says each request finished (epoch seconds)."""
+    if not ids:
+        return {}
+    query = text(
+        "SELECT task_id, extract(epoch FROM finished_at) FROM task_results WHERE task_id = ANY(:ids)"
+    )
+    with get_engine().connect() as connection:
+        return {row[0]: float(row[1]) for row in connection.execute(query, {"ids": list(ids)}) if row[1]}
+
+
+def check(
+    scenario: str,
+    scheduled: dict[str, float],
+    faults: list[Fault],
+    client: redis.Redis,
+    queues: list[str],
+    drain_timeout: float,
+) -> Verdict:
+    """Wait for every sent id to be final (or the timeout), then judge the drill."""
+    final = collect(scheduled, drain_timeout, lambda n: None)
+    statuses = Counter(status for status, _, _ in final.values())
+    failed = Counter(
+        f"{status}: {str(error).split(':', 1)[0] if error else '?'}"
+        for status, _, error in final.values()
+        if status != SUCCESS
+    )
+    ids = list(scheduled)
+    starts = dict(zip(ids, client.hmget(STARTS_KEY, ids), strict=True)) if ids else {}
+    caught = set().union(*(fault.in_flight for fault in faults)) if faults else set()
+    twice = {task_id for task_id, count in starts.items() if count and int(count) > 1}
+    queued = sum(client.llen(key) for queue in queues for key in queue_keys(queue))
+    leftovers = client.hlen("unacked") + queued
+    recovery = None
+    for fault in faults:
+        done = finished_at(fault.in_flight)
+        if fault.in_flight and done:
+            recovery = max(recovery or 0.0, max(done.values()) - fault.at)
+    return Verdict(
+        scenario=scenario,
+        faults=len(faults),
+        sent=len(scheduled),
+        succeeded=statuses.get(SUCCESS, 0),
+        failed=failed,
+        lost=len(scheduled) - len(final),
+        rerun=len(twice & caught),
+        duplicated=len(twice - caught),
+        leftovers=leftovers,
+        recovery_seconds=recovery,
+    )
+
+
+def reset(client: redis.Redis) -> None:
+    """Forget the previous scenario's run counts."""
+    client.delete(STARTS_KEY, FINISHES_KEY)
+
+
+def now() -> float:
+    return time.time()
