@@ -52,6 +52,9 @@ task_serializer = "json"
 result_serializer = "json"
 accept_content = ["json"]
 result_accept_content = ["json"]
+# A message of any other content type is rejected unread; this consumer also counts what Celery
+# refuses (agent_messages_refused_total, tasks/refusals.py).
+worker_consumer = "tasks.refusals:RefusingConsumer"
 
 # Ack after the task ran, so a worker that dies mid-task does not lose it...
 task_acks_late = True

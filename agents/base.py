@@ -64,13 +64,13 @@ class BaseAgent:
     @property
     def name(self) -> str:
         """Engine name; also its queue name."""
-        assert self.config is not None
+        assert self.config is not None  # nosec B101 # narrows the type for mypy, not a check
         return self.config.name
 
     @property
     def capabilities(self) -> list[str]:
         """Capabilities the router matches requests against."""
-        assert self.config is not None
+        assert self.config is not None  # nosec B101 # narrows the type for mypy, not a check
         return list(self.config.capabilities)
 
     async def _handle_task(self, task_request: TaskRequest) -> Any:

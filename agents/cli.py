@@ -12,6 +12,7 @@ import redis
 from rich.console import Console
 from rich.table import Table
 
+from agents.cli_backup import backup, restore
 from agents.cli_demo import demo, faults
 from agents.cli_history import actions, alerts, doctor, insights, migrate, tasks_group
 from agents.errors import AgentsError
@@ -241,6 +242,8 @@ main.add_command(demo)
 main.add_command(faults)
 main.add_command(actions)
 main.add_command(insights)
+main.add_command(backup)
+main.add_command(restore)
 
 if __name__ == "__main__":
     main()

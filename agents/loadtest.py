@@ -62,7 +62,7 @@ def send(plan: LoadPlan, on_sent: Callable[[int], None], refused: dict[str, str]
     if plan.via == "nats":
         return asyncio.run(_send_nats(plan, on_sent))
     scheduled: dict[str, float] = {}
-    send_batch = _route_sender() if plan.via == "route" else _direct_sender(refused)
+    send_batch = route_sender() if plan.via == "route" else _direct_sender(refused)
     body = _request(plan)
     start = time.time() + 0.05
     sent = 0
@@ -79,7 +79,7 @@ def send(plan: LoadPlan, on_sent: Callable[[int], None], refused: dict[str, str]
     return scheduled
 
 
-def _route_sender() -> Callable[[list[str], dict[str, Any]], None]:
+def route_sender() -> Callable[[list[str], dict[str, Any]], None]:
     """Messages for the router task, one pipeline per batch: what `route.delay()` sends."""
     from tasks import app
 

@@ -72,7 +72,7 @@ class EngineCard(BaseModel):
 def engine_card(engine: BaseAgent, concurrency: int) -> EngineCard:
     """The card a worker announces for an engine of its catalog."""
     config = engine.config
-    assert config is not None
+    assert config is not None  # nosec B101 # narrows the type for mypy, not a check
     hard = hard_limit(config.task_timeout_seconds)
     return EngineCard(
         engine=engine.name,

@@ -65,7 +65,7 @@ class Settings(BaseSettings):
         30.0, ge=2, le=600, description="A worker silent this long is dead: its reserved messages go back."
     )
     broker_idle_poll_ms: float = Field(
-        20.0, gt=0, le=1000, description="Longest pause between a worker's empty fetches (its idle cost)."
+        50.0, gt=0, le=1000, description="Longest pause between a worker's empty fetches (its idle cost)."
     )
     db_pool_max_size: int = Field(20, ge=1, description="PostgreSQL pool size per process.")
     db_pool_overflow: int = Field(5, ge=0, description="Extra PostgreSQL connections beyond the pool.")

@@ -22,7 +22,7 @@ def worker_argv(name: str, extra: Sequence[str] = ()) -> list[str]:
     if name not in catalog:
         raise EngineConfigError(f"no engine named {name!r}; known: {', '.join(sorted(catalog))}")
     config = catalog[name].config
-    assert config is not None
+    assert config is not None  # nosec B101 # narrows the type for mypy, not a check
     hard = hard_limit(config.task_timeout_seconds)
     return [
         sys.executable, "-m", "celery", "-A", "tasks", "worker",
@@ -53,7 +53,7 @@ def prefetch_multiplier(name: str, config: AgentConfig) -> int:
 def exec_worker(name: str, extra: Sequence[str] = ()) -> None:
     """Replace this process with the worker, so SIGTERM reaches Celery for a warm shutdown."""
     argv = worker_argv(name, extra)
-    os.execv(argv[0], argv)
+    os.execv(argv[0], argv)  # nosec B606 # this interpreter running celery; options from the catalog
 
 
 async def run_worker_process(engine: BaseAgent) -> int:

@@ -37,6 +37,7 @@ from tasks.internals.celery import is_revoked, prefetch_restored, rate_limit_buc
 from tasks.outage import UNREACHABLE
 from tasks.pipeline.delivery import Delivery, Outcome, delivery_from_fields
 from tasks.pipeline.registry import pipeline
+from tasks.refusals import reason_of, refused
 from tasks.transport import ack_many
 
 log = structlog.get_logger("agents.batching")
@@ -137,6 +138,7 @@ class _Batcher:
         except Exception as exc:  # a message we cannot read will not get better by retrying
             log.error("batch_message_undecodable", task=self.task.name, error=repr(exc))
             reject(_logger, self.connection_errors, False)
+            refused(self.consumer, message, reason_of(exc))  # e.g. a pickle body: never loaded
             return
         entry = _Entry(delivery, message, ack, reject)
         eta = _when((message.headers or {}).get("eta"))

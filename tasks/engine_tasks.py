@@ -30,7 +30,7 @@ from tasks.pipeline.signals import traced_delivery
 def register_engine_task(engine: BaseAgent) -> Task:
     """Create and register the Celery task that runs `engine`'s handler."""
     config = engine.config
-    assert config is not None
+    assert config is not None  # nosec B101 # narrows the type for mypy, not a check
     hard = hard_limit(config.task_timeout_seconds)
     options: dict[str, Any] = {
         "name": engine_task_name(engine.name),

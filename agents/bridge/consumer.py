@@ -110,7 +110,7 @@ class Bridge:
             self._thread.shutdown(wait=True)
             with contextlib.suppress(Exception):  # a clean stop is no silent bridge
                 await asyncio.get_running_loop().run_in_executor(None, self._withdraw_lag)
-            assert self._nc is not None
+            assert self._nc is not None  # nosec B101 # narrows the type for mypy, not a check
             # Every batch was settled and flushed already; drain() would wait on the idle pull inbox.
             with contextlib.suppress(Exception):
                 await self._nc.flush(timeout=5)
@@ -213,14 +213,14 @@ class Bridge:
             log.info("bridge_dead_lettered", kinds=dead)
             with contextlib.suppress(Exception):
                 await self._in_thread(_count_dead, dead, rejected)
-        assert self._nc is not None
+        assert self._nc is not None  # nosec B101 # narrows the type for mypy, not a check
         with contextlib.suppress(Exception):
             await self._nc.flush(timeout=5)  # the acks have reached the server
 
     async def _dead_letter(self, msg: Msg, event: Event, outcome: Outcome) -> None:
         body = dead_letter_body(event, outcome.kind, outcome.error)
         subject = self.settings.bridge_dlq_subject
-        assert self._nc is not None and self._js is not None
+        assert self._nc is not None and self._js is not None  # nosec B101 # narrows types for mypy
         try:
             if self.settings.bridge_dlq_stream:
                 await self._js.publish(subject, body, timeout=5)  # stored before the event goes

@@ -11,6 +11,8 @@ from typing import Any, Protocol
 
 # task_type is limited to 64 characters (TaskRequest); longer engine subjects are cut.
 MAX_TASK_TYPE = 64
+# NATS subject wildcards: exactly one token, and one or more trailing tokens.
+ONE_WILDCARD, TAIL_WILDCARD = "*", ">"
 
 
 class Subscriber(Protocol):
@@ -47,9 +49,9 @@ def matches(pattern: str, subject: str) -> bool:
     """NATS subject matching: `*` is one token, a trailing `>` is one or more tokens."""
     want, have = pattern.split("."), subject.split(".")
     for index, token in enumerate(want):
-        if token == ">":
+        if token == TAIL_WILDCARD:
             return len(have) > index
-        if index >= len(have) or (token != "*" and token != have[index]):
+        if index >= len(have) or (token != ONE_WILDCARD and token != have[index]):
             return False
     return len(want) == len(have)
 
@@ -58,11 +60,11 @@ def covers(wide: str, narrow: str) -> bool:
     """Every subject matched by `narrow` is matched by `wide` (so a stream needs only `wide`)."""
     want, have = wide.split("."), narrow.split(".")
     for index, token in enumerate(want):
-        if token == ">":
+        if token == TAIL_WILDCARD:
             return len(have) > index
-        if index >= len(have) or have[index] == ">":
+        if index >= len(have) or have[index] == TAIL_WILDCARD:
             return False
-        if token != "*" and (have[index] == "*" or token != have[index]):
+        if token != ONE_WILDCARD and (have[index] == ONE_WILDCARD or token != have[index]):
             return False
     return len(want) == len(have)
 
@@ -85,7 +87,7 @@ class SubjectMap:
     def __init__(self, prefix: str, rules: list[Rule]) -> None:
         self.prefix = prefix
         # Exact subjects win over wildcards; otherwise declaration order decides.
-        self.rules = sorted(rules, key=lambda r: "*" in r.pattern or ">" in r.pattern)
+        self.rules = sorted(rules, key=lambda r: ONE_WILDCARD in r.pattern or TAIL_WILDCARD in r.pattern)
 
     @classmethod
     def build(cls, prefix: str, configured: Mapping[str, str], engines: Iterable[Subscriber]) -> SubjectMap:

@@ -10,7 +10,7 @@ read back from where an operator reads it: `agents alerts`, `agents actions`, `a
 from __future__ import annotations
 
 import os
-import subprocess
+import subprocess  # nosec B404 # starts the demo's own workers, argv lists, no shell
 import sys
 import threading
 import time
@@ -42,16 +42,12 @@ def start_workers() -> list[subprocess.Popen[bytes]]:
     env = {**os.environ, "AGENT_ENGINES": engines, "HEALTH_PORT": "0"}
     processes = []
     for name in (BLUE, GREEN):
+        argv = [sys.executable, "-m", "agents.cli", "worker", name]
         with open(logs / f"{name}.log", "ab") as log:
-            processes.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "agents.cli", "worker", name],
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    env=env,
-                    start_new_session=True,
-                )
+            process = subprocess.Popen(  # nosec B603 # this interpreter, a fixed command, no shell
+                argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
             )
+        processes.append(process)
     return processes
 
 

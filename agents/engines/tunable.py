@@ -34,7 +34,7 @@ class TunableEngine(BaseAgent):
         delay_ms = float(faults.get(b"delay_ms", BASE_DELAY_MS))
         fail_ratio = float(faults.get(b"fail_ratio", 0.0))
         await asyncio.sleep(delay_ms / 1000)
-        if random.random() < fail_ratio:
+        if random.random() < fail_ratio:  # nosec B311 # fault injection for the demo, not cryptography
             raise InjectedFailure(f"{self.name}: injected failure (fail_ratio {fail_ratio:g})")
         return {"engine": self.name, "delay_ms": delay_ms}
 

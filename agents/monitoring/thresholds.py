@@ -10,6 +10,7 @@ from __future__ import annotations
 import fnmatch
 import re
 from typing import Any, Literal, TypeVar
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -128,6 +129,9 @@ class Threshold(BaseModel):
         return selected(self.selector, subject)
 
 
+WEBHOOK_SCHEMES = ("http", "https")
+
+
 class Thresholds(BaseModel):
     """A thresholds file: the rules and the webhooks their channels name."""
 
@@ -147,6 +151,11 @@ class Thresholds(BaseModel):
                 kind, _, target = channel.partition(":")
                 if kind == "webhook" and target not in self.webhooks:
                     raise ValueError(f"{threshold.name}: channel {channel!r} names no entry of `webhooks`")
+        # The monitor POSTs with urllib, which would also open file:// and other schemes.
+        schemes = {name: urlsplit(url).scheme for name, url in self.webhooks.items()}
+        bad = sorted(name for name, scheme in schemes.items() if scheme not in WEBHOOK_SCHEMES)
+        if bad:
+            raise ValueError(f"webhooks must be http:// or https:// URLs; not: {', '.join(bad)}")
         return self
 
 

@@ -19,7 +19,7 @@ def candidates_for(capability: str | None) -> list[Candidate]:
     seen = {c.engine for c in found}
     for engine in engines().values():
         if engine.name not in seen and (capability is None or capability in engine.capabilities):
-            assert engine.config is not None
+            assert engine.config is not None  # nosec B101 # narrows the type for mypy, not a check
             found.append(
                 Candidate(
                     engine=engine.name,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
+import subprocess  # nosec B404 # the local stack's own processes, argv lists, no shell
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,7 +49,7 @@ class Child:
         """Send a signal (SIGTERM asks Celery for a warm shutdown)."""
         self._stopping = True
         if self.alive():
-            assert self.process is not None
+            assert self.process is not None  # nosec B101 # narrows the type for mypy, not a check
             self.process.send_signal(signum)
 
     def wait(self, timeout: float) -> None:

@@ -13,14 +13,14 @@ import os
 import shutil
 import signal
 import socket
-import subprocess
+import subprocess  # nosec B404 # starts the local stack's own servers, argv lists, no shell
 import sys
 import time
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from subprocess import Popen
+from subprocess import Popen  # nosec B404 # see above
 from types import ModuleType
 
 import psycopg
@@ -125,7 +125,7 @@ def popen_logged(
 ) -> Popen[bytes]:
     """Start a child with output appended to a file, never PIPE: a full pipe nobody reads hangs it."""
     with open(log_path, "ab") as log_file:
-        return Popen(
+        return Popen(  # nosec B603 # argv of the platform's own servers, no shell
             argv,
             stdin=subprocess.DEVNULL,
             stdout=log_file,

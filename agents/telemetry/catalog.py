@@ -101,6 +101,12 @@ OPTIMIZATION_ACTIONS = Metric(
     "Optimization actions by outcome: applied, dry_run, failed, then helped, no_change, hurt, revert.",
     ("action", "agent_name", "outcome"),
 )  # fmt: skip
+# Counted by the worker that refused them (tasks/refusals.py): raw messages never run, e.g. a
+# pickle body (content type not in accept_content), one that does not decode, an unknown task.
+MESSAGES_REFUSED = Metric(
+    "agent_messages_refused", "counter", "Messages a worker refused without running them, by reason.",
+    ("queue_name", "reason"),
+)  # fmt: skip
 HISTORY_BACKLOG = Metric("agent_history_backlog", "gauge", "Lifecycle records not yet written to PostgreSQL.")
 DB_QUERY_DURATION = Metric(
     "agent_db_query_duration_seconds", "histogram", "Seconds per history batch upsert.", ("query",),
@@ -151,7 +157,7 @@ EXPORTER_METRICS = (
     ROUTING_DECISIONS, ROUTING_CONFIDENCE, ROUTING_LATENCY, ALERTS, INSIGHTS, OPTIMIZATION_ACTIONS,
     HISTORY_BACKLOG, DB_QUERY_DURATION,
     DB_CONNECTIONS, DB_MAX_CONNECTIONS, DB_UP, REDIS_UP, REDIS_MEMORY, REDIS_MEMORY_RATIO, WORKER_CPU,
-    WORKER_MEMORY,
+    WORKER_MEMORY, MESSAGES_REFUSED,
 )  # fmt: skip
 WORKER_METRICS = (WORKER_READY,)
 BRIDGE_METRICS = (

@@ -14,33 +14,38 @@ import threading
 import time
 from pathlib import Path
 
-from agents.loadtest import LoadPlan, send
 from agents.names import ROUTER_QUEUE
 from bench.chaos import ledger
-from bench.chaos.engine import CAPABILITY
 from bench.chaos.engine import ledger as ledger_engine
 from bench.chaos.fleet import Fleet
+from bench.chaos.load import Sent, steady_load
 from bench.chaos.report import print_table, write_section
 from bench.chaos.scenarios import SCENARIOS, Scenario, inject_all
 
-LOAD_CHUNK_SECONDS = 5.0
+# The load goes on this long after the last fault, so recovery happens under load too.
+TAIL_SECONDS = 5.0
 
 
 def run(scenario: Scenario, fleet: Fleet, rate: float, drain_timeout: float) -> ledger.Verdict:
     """Send a steady routed load for as long as the faults are being injected, then check."""
     ledger.reset(fleet.redis)
     faults: list[ledger.Fault] = []
-    done = threading.Event()
-    injector = threading.Thread(target=inject_all, args=(scenario, fleet, faults, done.is_set), daemon=True)
-    injector.start()
-    scheduled: dict[str, float] = {}
-    plan = LoadPlan(rate=rate, duration=LOAD_CHUNK_SECONDS, capability=CAPABILITY, payload={"n": 1})
-    while injector.is_alive():
-        scheduled |= send(plan, lambda n: None, {})
-    scheduled |= send(plan, lambda n: None, {})  # load after the last fault too
-    done.set()
+    stop_at: list[float] = []
+    sent: list[Sent] = []
+    # The load runs in a thread and the faults in this one: a server restarted from a thread
+    # would die with it (the servers' parent-death signal fires when the starting thread exits).
+    load = threading.Thread(
+        target=lambda: sent.append(steady_load(rate, lambda: bool(stop_at) and time.time() >= stop_at[0])),
+        daemon=True,
+    )
+    load.start()
+    try:
+        inject_all(scenario, fleet, faults)
+    finally:
+        stop_at.append(time.time() + TAIL_SECONDS)
+        load.join()
     queues = [ROUTER_QUEUE, ledger_engine.name]
-    verdict = ledger.check(scenario.name, scheduled, faults, fleet.redis, queues, drain_timeout)
+    verdict = ledger.check(scenario.name, sent[0], faults, fleet.redis, queues, drain_timeout)
     print(
         f"  {scenario.name}: {len(faults)} faults, {verdict.sent} sent, {verdict.lost} lost, "
         f"{verdict.duplicated} duplicated",
@@ -55,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kills-scale", type=float, default=1.0, help="scale every fault count")
     parser.add_argument("--rate", type=float, default=150.0, help="routed requests per second")
     parser.add_argument("--dead-seconds", type=float, default=30.0, help="BROKER_CONSUMER_DEAD_SECONDS")
+    parser.add_argument("--postgres-down", type=float, default=30.0, help="seconds PostgreSQL stays down")
     parser.add_argument("--seed", type=int, default=None, help="random seed of the fault moments")
     parser.add_argument("--write", type=Path, help="write the table into this markdown file")
     parser.add_argument("--json", type=Path, help="write the verdicts as JSON (for tests)")
@@ -62,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
     random.seed(seed)
     names = args.scenario or list(SCENARIOS)
-    fleet = Fleet(args.dead_seconds)
+    fleet = Fleet(args.dead_seconds, args.postgres_down)
     verdicts = []
     try:
         fleet.start_all()
@@ -71,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             base = SCENARIOS[name]
             count = max(1, round(base.count * args.kills_scale))
             scenario = Scenario(base.name, base.describe, base.inject, count)
+            print(f"  {name}: {base.describe}, {count}x", flush=True)
             verdicts.append(run(scenario, fleet, args.rate, drain_timeout=args.dead_seconds * 2 + 60))
     finally:
         fleet.stop()

@@ -16,7 +16,7 @@ import psutil
 import redis
 
 from agents.names import BROKER_CONSUMERS_KEY, broker_owned_key
-from agents.stack.servers import ServerProcess, start_postgres, start_redis, stop_all
+from agents.stack.servers import ServerProcess, restart, start_postgres, start_redis, stop_all
 from bench.compare import spawn
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,7 +27,8 @@ WORKERS = ("intelligence", "ledger", "history")
 class Fleet:
     """Servers started once per drill; workers by name (`intelligence`, `ledger`, `history`)."""
 
-    def __init__(self, dead_seconds: float) -> None:
+    def __init__(self, dead_seconds: float, postgres_down: float = 30.0) -> None:
+        self.postgres_down = postgres_down
         self.home = Path(tempfile.mkdtemp(prefix="agents-chaos-"))
         self.servers: list[ServerProcess] = [
             start_redis(self.home / "redis"),
@@ -85,14 +86,19 @@ class Fleet:
 
     def consumers_of(self, name: str) -> list[str]:
         """The broker consumer ids (host:pid:random) of a worker's main process."""
-        pid = self.processes[name].pid
-        ids = [bytes(c).decode() for c in self.redis.zrange(BROKER_CONSUMERS_KEY, 0, -1)]  # type: ignore[arg-type]
-        return [c for c in ids if c.split(":")[1] == str(pid)]
+        pid = str(self.processes[name].pid)
+        return [c for c in self.consumers() if c.split(":")[1] == pid]
 
-    def held_by(self, name: str) -> set[str]:
-        """Task ids a worker's consumer holds unacked (all it had taken, once it is dead)."""
+    def consumers(self) -> list[str]:
+        """Every broker consumer id with a heartbeat (host:pid:random)."""
+        return [bytes(c).decode() for c in self.redis.zrange(BROKER_CONSUMERS_KEY, 0, -1)]  # type: ignore[arg-type]
+
+    def held_by(self, name: str | None) -> set[str]:
+        """Task ids a worker's consumers (every worker's, for None) hold unacked: all it had
+        taken, once it is dead."""
         held: set[str] = set()
-        for consumer in self.consumers_of(name):
+        consumers = self.consumers_of(name) if name else self.consumers()
+        for consumer in consumers:
             tags = list(self.redis.smembers(broker_owned_key(consumer)))
             for entry in self.redis.hmget("unacked", tags) if tags else []:
                 if entry:
@@ -110,6 +116,14 @@ class Fleet:
         else:
             process.send_signal(sig)  # as Kubernetes stops a pod: the main process only
         process.wait(180)
+
+    def restart_server(self, name: str, kill: bool, down: float) -> None:
+        """Stop (SIGTERM, or SIGKILL as a crash) a server, keep it down `down` s, start it again."""
+        index = [s.name for s in self.servers].index(name)
+        server = self.servers[index]
+        server.kill() if kill else server.stop()
+        time.sleep(down)
+        self.servers[index] = restart(server)
 
     def stop(self) -> None:
         for process in self.processes.values():

@@ -14,6 +14,7 @@ from agents.loadtest import collect
 from agents.names import queue_keys
 from agents.statuses import SUCCESS
 from bench.chaos.engine import FINISHES_KEY, STARTS_KEY
+from bench.chaos.load import Sent
 from db.session import get_engine
 
 # A killed worker's reserved messages must run again within this long of its death.
@@ -27,6 +28,7 @@ class Fault:
     at: float
     what: str
     in_flight: set[str] = field(default_factory=set)
+    recovered_at: float | None = None  # set by faults of servers: when every worker consumed again
 
 
 @dataclass
@@ -36,6 +38,7 @@ class Verdict:
     scenario: str
     faults: int
     sent: int
+    refused: Counter[str]  # publishes that raised: the caller was told, so not accepted
     succeeded: int
     failed: Counter[str]
     lost: int
@@ -45,7 +48,7 @@ class Verdict:
     recovery_seconds: float | None
 
     def as_dict(self) -> dict[str, object]:
-        return asdict(self) | {"failed": dict(self.failed), "ok": self.ok}
+        return asdict(self) | {"failed": dict(self.failed), "refused": dict(self.refused), "ok": self.ok}
 
     @property
     def ok(self) -> bool:
@@ -66,13 +69,14 @@ def finished_at(ids: set[str]) -> dict[str, float]:
 
 def check(
     scenario: str,
-    scheduled: dict[str, float],
+    sent: Sent,
     faults: list[Fault],
     client: redis.Redis,
     queues: list[str],
     drain_timeout: float,
 ) -> Verdict:
-    """Wait for every sent id to be final (or the timeout), then judge the drill."""
+    """Wait for every accepted id to be final (or the timeout), then judge the drill."""
+    scheduled = sent.accepted
     final = collect(scheduled, drain_timeout, lambda n: None)
     statuses = Counter(status for status, _, _ in final.values())
     failed = Counter(
@@ -91,10 +95,13 @@ def check(
         done = finished_at(fault.in_flight)
         if fault.in_flight and done:
             recovery = max(recovery or 0.0, max(done.values()) - fault.at)
+        if fault.recovered_at is not None:
+            recovery = max(recovery or 0.0, fault.recovered_at - fault.at)
     return Verdict(
         scenario=scenario,
         faults=len(faults),
         sent=len(scheduled),
+        refused=Counter(sent.refused.values()),
         succeeded=statuses.get(SUCCESS, 0),
         failed=failed,
         lost=len(scheduled) - len(final),

@@ -11,16 +11,17 @@ from rich.table import Table
 from bench.chaos.ledger import RECOVERY_LIMIT_SECONDS, Verdict
 
 COLUMNS = (
-    "scenario", "faults", "sent", "succeeded", "failed (reason)", "lost", "ran again (in flight)",
-    "duplicated", "left in Redis", "recovery s", "ok",
+    "scenario", "faults", "sent", "refused at publish", "succeeded", "failed (reason)", "lost",
+    "ran again (in flight)", "duplicated", "left in Redis", "recovery s", "ok",
 )  # fmt: skip
 
 
 def cells(v: Verdict) -> list[str]:
     failed = ", ".join(f"{n} {reason}" for reason, n in sorted(v.failed.items())) or "0"
     recovery = "-" if v.recovery_seconds is None else f"{v.recovery_seconds:.1f}"
+    refused = ", ".join(f"{n} {reason}" for reason, n in sorted(v.refused.items())) or "0"
     return [
-        v.scenario, str(v.faults), str(v.sent), str(v.succeeded), failed, str(v.lost), str(v.rerun),
+        v.scenario, str(v.faults), str(v.sent), refused, str(v.succeeded), failed, str(v.lost), str(v.rerun),
         str(v.duplicated), str(v.leftovers), recovery, "yes" if v.ok else "NO",
     ]  # fmt: skip
 

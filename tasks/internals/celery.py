@@ -1,4 +1,5 @@
-"""Private parts of Celery used by batch tasks and batch publishing. Checked with celery 5.7.0."""
+"""Private parts of Celery used by batch tasks and batch publishing, and the worker consumer's
+methods the platform overrides (tasks/refusals.py). Checked with celery 5.7.0."""
 
 from __future__ import annotations
 
@@ -87,6 +88,12 @@ PARTS = [
         "start_strategy",
         ("self", "app", "consumer", "kwargs"),
         "BatchTask replaces the per-message strategy (Task.Strategy) with its batcher",
+    ),
+    PrivatePart(
+        Consumer,
+        "on_decode_error",
+        ("self", "message", "exc"),
+        "RefusingConsumer (tasks/refusals.py) overrides it to count the messages that do not decode",
     ),
     PrivatePart(
         Consumer,

@@ -32,7 +32,7 @@ def retry_after(exc: BaseException, retries: int, max_retries: int) -> float | N
 
 def run_request(engine: BaseAgent, delivery: Delivery) -> Outcome:
     """Run one request's handler; its outcome is SUCCESS, FAILED or RETRYING."""
-    assert engine.config is not None
+    assert engine.config is not None  # nosec B101 # narrows the type for mypy, not a check
     began = time.perf_counter()
     try:
         value = execute(engine, delivery.request, task_id=delivery.id)

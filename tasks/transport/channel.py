@@ -92,7 +92,7 @@ class ReliableChannel(kombu_redis.Channel):
     consumer_dead_seconds = recovery.DEFAULT_DEAD_AFTER_SECONDS
     # The longest wait between empty fetches: the idle cost (one script per channel per pause)
     # against the latency a message sees on an idle worker.
-    idle_poll_max_seconds = 0.02
+    idle_poll_max_seconds = 0.05
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

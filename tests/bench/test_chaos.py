@@ -15,7 +15,7 @@ from tests.conftest import ROOT
 pytestmark = pytest.mark.servers
 
 
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(900)
 def test_no_request_is_lost_or_run_twice_outside_a_fault_across_kills(tmp_path: Path) -> None:
     out = tmp_path / "verdicts.json"
     scenarios = ["engine-sigkill", "router-sigkill", "pool-sigkill", "engine-sigterm"]
@@ -32,7 +32,7 @@ def test_no_request_is_lost_or_run_twice_outside_a_fault_across_kills(tmp_path: 
     ]
     argv += [arg for name in scenarios for arg in ("--scenario", name)]
     argv += ["--json", str(out)]
-    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert out.exists(), done.stdout + done.stderr
     verdicts = {v["scenario"]: v for v in json.loads(out.read_text())}
     assert set(verdicts) == set(scenarios)
