@@ -1,12 +1,14 @@
 """The engine the chaos drills load: a batch engine whose handler counts its own runs.
 
-Each run adds one to `starts` before its work and to `finishes` after it (Redis hashes keyed by
-task id), so the ledger sees a request that ran twice and whether the first run had finished.
+Each run adds one to `starts` before its work (and notes its start time) and to `finishes` after
+it (Redis hashes keyed by task id), so the ledger sees a request that ran twice, and when a
+request a fault caught in flight ran again.
 Loaded with AGENT_ENGINES=bench.chaos.engine:ledger."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from agents.base import BaseAgent
@@ -16,6 +18,7 @@ from agents.models import AgentConfig, TaskRequest
 CAPABILITY = "chaos"
 STARTS_KEY = "agents:chaos:starts"
 FINISHES_KEY = "agents:chaos:finishes"
+RUNS_KEY = "agents:chaos:runs"  # list of "task id|start time" per run: when a request ran again
 WORK_SECONDS = 0.002
 
 
@@ -23,7 +26,10 @@ class LedgerEngine(BaseAgent):
     """Counts the run, works WORK_SECONDS, counts the finish."""
 
     async def _handle_task(self, task_request: TaskRequest) -> dict[str, Any]:
-        redis_client().hincrby(STARTS_KEY, task_request.task_id, 1)
+        pipe = redis_client().pipeline(transaction=False)
+        pipe.hincrby(STARTS_KEY, task_request.task_id, 1)
+        pipe.rpush(RUNS_KEY, f"{task_request.task_id}|{time.time():.3f}")
+        pipe.execute()
         await asyncio.sleep(WORK_SECONDS)
         redis_client().hincrby(FINISHES_KEY, task_request.task_id, 1)
         return {"ok": True}

@@ -106,6 +106,21 @@ class Fleet:
                     held.add(payload["headers"]["id"])
         return held
 
+    def kill_connections(self) -> set[str]:
+        """CLIENT KILL every other connection, in one MULTI with a read of what every consumer
+        holds: the exact in-flight set at the cut. Returns its task ids."""
+        consumers = self.consumers()
+        pipe = self.redis.pipeline(transaction=True)
+        for consumer in consumers:
+            pipe.smembers(broker_owned_key(consumer))
+        pipe.hgetall("unacked")
+        pipe.execute_command("CLIENT", "KILL", "TYPE", "normal")
+        pipe.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
+        replies = pipe.execute()
+        owned = set().union(*replies[: len(consumers)]) if consumers else set()
+        unacked = replies[len(consumers)]
+        return {json.loads(unacked[tag])[0]["headers"]["id"] for tag in owned if tag in unacked}
+
     def pool_children(self, name: str) -> list[int]:
         return [child.pid for child in psutil.Process(self.processes[name].pid).children()]
 

@@ -8,14 +8,12 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 
 import redis
-from sqlalchemy import text
 
 from agents.loadtest import collect
 from agents.names import queue_keys
 from agents.statuses import SUCCESS
-from bench.chaos.engine import FINISHES_KEY, STARTS_KEY
+from bench.chaos.engine import FINISHES_KEY, RUNS_KEY, STARTS_KEY
 from bench.chaos.load import Sent
-from db.session import get_engine
 
 # A killed worker's reserved messages must run again within this long of its death.
 RECOVERY_LIMIT_SECONDS = 90.0
@@ -56,17 +54,6 @@ class Verdict:
         return not self.lost and not self.duplicated and not self.leftovers and recovered
 
 
-def finished_at(ids: set[str]) -> dict[str, float]:
-    """When history says each request finished (epoch seconds)."""
-    if not ids:
-        return {}
-    query = text(
-        "SELECT task_id, extract(epoch FROM finished_at) FROM task_results WHERE task_id = ANY(:ids)"
-    )
-    with get_engine().connect() as connection:
-        return {row[0]: float(row[1]) for row in connection.execute(query, {"ids": list(ids)}) if row[1]}
-
-
 def check(
     scenario: str,
     sent: Sent,
@@ -91,10 +78,11 @@ def check(
     queued = sum(client.llen(key) for queue in queues for key in queue_keys(queue))
     leftovers = client.hlen("unacked") + queued
     recovery = None
+    runs = run_starts(client)
     for fault in faults:
-        done = finished_at(fault.in_flight)
-        if fault.in_flight and done:
-            recovery = max(recovery or 0.0, max(done.values()) - fault.at)
+        again = running_again(fault, runs)
+        if again is not None:
+            recovery = max(recovery or 0.0, again)
         if fault.recovered_at is not None:
             recovery = max(recovery or 0.0, fault.recovered_at - fault.at)
     return Verdict(
@@ -114,7 +102,28 @@ def check(
 
 def reset(client: redis.Redis) -> None:
     """Forget the previous scenario's run counts."""
-    client.delete(STARTS_KEY, FINISHES_KEY)
+    client.delete(STARTS_KEY, FINISHES_KEY, RUNS_KEY)
+
+
+def run_starts(client: redis.Redis) -> dict[str, list[float]]:
+    """Start times of every handler run, by task id."""
+    starts: dict[str, list[float]] = {}
+    for entry in client.lrange(RUNS_KEY, 0, -1):
+        task_id, at = (entry.decode() if isinstance(entry, bytes) else entry).split("|")
+        starts.setdefault(task_id, []).append(float(at))
+    return starts
+
+
+def running_again(fault: Fault, starts: dict[str, list[float]]) -> float | None:
+    """Seconds from the fault until every request it caught in flight had started again (a
+    request never started before it counts from its first start): the recovery the issue asks
+    for, which a chain of faults catching the same request does not stretch."""
+    latest = None
+    for task_id in fault.in_flight:
+        after = [at for at in starts.get(task_id, []) if at > fault.at]
+        if after:
+            latest = max(latest or 0.0, min(after) - fault.at)
+    return latest
 
 
 def now() -> float:

@@ -97,11 +97,8 @@ def _restart_redis(kill: bool) -> Inject:
 def _client_kill(fleet: Fleet) -> Fault:
     fleet.wait_consuming()
     time.sleep(random.uniform(*UP_SECONDS))
-    fault = Fault(time.time(), "CLIENT KILL of every connection", fleet.held_by(None))
-    for kind in ("normal", "pubsub"):
-        fleet.redis.execute_command("CLIENT", "KILL", "TYPE", kind)
-    fault.in_flight |= fleet.held_by(None)
-    return probe(fault)
+    at = time.time()
+    return probe(Fault(at, "CLIENT KILL of every connection", fleet.kill_connections()))
 
 
 def _postgres_down(fleet: Fleet) -> Fault:
