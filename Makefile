@@ -22,6 +22,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports  # the layers of docs/architecture.md
+	$(BIN)/bandit -c pyproject.toml -r agents tasks db celeryconfig.py -q  # security lint (nosec lines say why)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -9,7 +9,7 @@ import importlib.util
 import logging
 import os
 import shutil
-import subprocess
+import subprocess  # nosec B404 # pg_dump and pg_restore, argument lists, no shell
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,7 +112,7 @@ def restore_command(
 def _run(command: Command, url: str) -> None:
     tool = Path(command.argv[0]).name
     log.info("%s of %s", tool, masked(url))
-    done = subprocess.run(
+    done = subprocess.run(  # nosec B603 # argv built here from the URL's parts, no shell
         command.argv, env=os.environ | command.env, stdin=subprocess.DEVNULL, capture_output=True, text=True
     )
     if done.returncode != 0:
@@ -181,7 +181,7 @@ def row_counts(url: str | None = None) -> dict[str, int]:
         quote = engine.dialect.identifier_preparer.quote
         with engine.connect() as connection:
             return {
-                name: int(connection.exec_driver_sql(f"SELECT count(*) FROM {quote(name)}").scalar_one())
+                name: int(connection.exec_driver_sql(f"SELECT count(*) FROM {quote(name)}").scalar_one())  # nosec B608 # table names from the models, quoted
                 for name in _tables(engine)
             }
     finally:
@@ -198,7 +198,7 @@ def table_fingerprints(url: str | None = None) -> dict[str, tuple[int, str]]:
             for name, keys in _tables(engine).items():
                 order = ", ".join(f"t.{quote(key)}" for key in keys)
                 query = (
-                    f"SELECT count(*), coalesce(md5(string_agg(t::text, '|' ORDER BY {order})), '') "
+                    f"SELECT count(*), coalesce(md5(string_agg(t::text, '|' ORDER BY {order})), '') "  # nosec B608 # names from the models, quoted
                     f"FROM {quote(name)} t"
                 )
                 count, digest = connection.exec_driver_sql(query).one()
@@ -212,7 +212,7 @@ def _revision(url: str) -> str | None:
     engine = _engine(url)
     try:
         with engine.connect() as connection:
-            value = connection.exec_driver_sql(f"SELECT version_num FROM {ALEMBIC_TABLE}").scalar()
+            value = connection.exec_driver_sql(f"SELECT version_num FROM {ALEMBIC_TABLE}").scalar()  # nosec B608 # a constant table name
             return None if value is None else str(value)
     finally:
         engine.dispose()
