@@ -198,7 +198,7 @@ def bridge(metrics_port: int | None, metrics_host: str) -> None:
 
 
 @main.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (a pod passes 0.0.0.0).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Bind address (pods pass 0.0.0.0).")
 @click.option("--port", type=int, default=None, help="Port to serve /metrics on  [default: EXPORTER_PORT]")
 def exporter(host: str, port: int | None) -> None:
     """Serve the platform's Prometheus metrics (counters, queues, workers, breakers, database)."""
