@@ -15,28 +15,15 @@ import tempfile
 import time
 from pathlib import Path
 
-import psutil
 import redis
 
 from agents.stack.servers import start_postgres, start_redis, stop_all
 from bench.compare import spawn
+from bench.cpu import cpu_seconds
 
 ROOT = Path(__file__).resolve().parent.parent
 AGENTS = str(Path(sys.executable).parent / "agents")
 WORKERS = ("intelligence", "analysis")
-
-
-def tree_cpu(pid: int) -> float:
-    """CPU seconds used so far by a process and its children."""
-    process = psutil.Process(pid)
-    total = 0.0
-    for p in [process, *process.children(recursive=True)]:
-        try:
-            times = p.cpu_times()
-            total += times.user + times.system
-        except psutil.NoSuchProcess:
-            pass
-    return total
 
 
 def redis_calls(client: redis.Redis) -> dict[str, int]:
@@ -64,9 +51,9 @@ def main() -> None:
             time.sleep(0.5)
         time.sleep(5)  # past start-up work (first heartbeats, announcements)
         client = redis.Redis.from_url(servers[0].url)
-        calls, cpu = redis_calls(client), sum(tree_cpu(p.pid) for p in processes)
+        calls, cpu = redis_calls(client), sum(cpu_seconds(p.pid) for p in processes)
         time.sleep(window)
-        after, cpu_after = redis_calls(client), sum(tree_cpu(p.pid) for p in processes)
+        after, cpu_after = redis_calls(client), sum(cpu_seconds(p.pid) for p in processes)
         delta = {k: after[k] - calls.get(k, 0) for k in after if after[k] - calls.get(k, 0) > 0}
         total = sum(delta.values()) - delta.get("info", 0)
         top = ", ".join(
