@@ -16,37 +16,57 @@ import psutil
 import redis
 
 from agents.names import BROKER_CONSUMERS_KEY, broker_owned_key
-from agents.stack.servers import ServerProcess, restart, start_postgres, start_redis, stop_all
+from agents.stack.servers import ServerProcess, restart, start_nats, start_postgres, start_redis, stop_all
+from bench.chaos.engine import ENGINES
 from bench.compare import spawn
 
 ROOT = Path(__file__).resolve().parents[2]
 AGENTS = str(Path(sys.executable).parent / "agents")
 WORKERS = ("intelligence", "ledger", "history")
+Names = tuple[str, ...]
+# A breaker opened by the breaker drill tries again after this long (default 30 s).
+BREAKER_RESET_SECONDS = 5
+SOFT_MARGIN_SECONDS = 4
+# The bridge's ack_wait (default 30 s): how long a claim of a killed bridge blocks redelivery.
+BRIDGE_ACK_WAIT_SECONDS = 5
 
 
 class Fleet:
-    """Servers started once per drill; workers by name (`intelligence`, `ledger`, `history`)."""
+    """Servers started once per drill; workers by name (`intelligence`, `ledger`, `history`,
+    another engine of bench/chaos/engine.py, or `bridge`)."""
 
-    def __init__(self, dead_seconds: float, postgres_down: float = 30.0) -> None:
+    def __init__(
+        self, dead_seconds: float, postgres_down: float = 30.0, nats: bool = False, phase_scale: float = 1.0
+    ) -> None:
         self.postgres_down = postgres_down
+        self.phase_scale = phase_scale  # the breaker's phases, the partition's cut: shorter in CI
         self.home = Path(tempfile.mkdtemp(prefix="agents-chaos-"))
         self.servers: list[ServerProcess] = [
             start_redis(self.home / "redis"),
             start_postgres(self.home / "postgres"),
         ]
+        if nats:
+            self.servers.append(start_nats(self.home / "nats"))
         self.env = os.environ | {
             "REDIS_URL": self.servers[0].url,
             "DATABASE_URL": self.servers[1].url,
             "AGENTS_HOME": str(self.home),
-            "AGENT_ENGINES": "bench.chaos.engine:ledger",
+            "AGENT_ENGINES": ENGINES,
             "PYTHONPATH": str(ROOT),
             "BROKER_CONSUMER_DEAD_SECONDS": f"{dead_seconds:g}",
             "LOG_FORMAT": "json",
             "HEALTH_PORT": "0",  # several workers on one machine: no /health ports to collide
+            "BREAKER_RESET_TIMEOUT_SECONDS": str(BREAKER_RESET_SECONDS),
+            "ROUTING_EXPLORE_SHARE": "0.05",  # a recovered engine is tried again within seconds
+            "BRIDGE_ACK_WAIT_SECONDS": str(BRIDGE_ACK_WAIT_SECONDS),
+            # The time-limits drill's engine: hard limit 6 s, soft 2 s (default margin 5 s).
+            "SOFT_TIME_LIMIT_MARGIN_SECONDS": str(SOFT_MARGIN_SECONDS),
         }
+        if nats:
+            self.env["NATS_URL"] = self.servers[2].url
         # The drill's own settings object: the loadtest and ledger read the same servers.
-        shared = ("REDIS_URL", "DATABASE_URL", "AGENTS_HOME", "AGENT_ENGINES")
-        os.environ.update({k: self.env[k] for k in shared})
+        shared = ("REDIS_URL", "DATABASE_URL", "AGENTS_HOME", "AGENT_ENGINES", "NATS_URL")
+        os.environ.update({k: self.env[k] for k in shared if k in self.env})
         subprocess.run([AGENTS, "migrate"], cwd=ROOT, env=self.env, check=True, capture_output=True)
         self.redis = redis.Redis.from_url(self.servers[0].url)
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
@@ -56,10 +76,27 @@ class Fleet:
     def log(self, name: str) -> Path:
         return self.home / f"{name}.log"
 
-    def start(self, name: str) -> None:
-        argv = [AGENTS, "history-writer"] if name == "history" else [AGENTS, "worker", name]
+    def server(self, name: str) -> ServerProcess:
+        return next(s for s in self.servers if s.name == name)
+
+    def start(self, name: str, wrap: tuple[str, ...] = (), **env: str) -> None:
+        """Start a worker (or the history writer, or the bridge); `wrap` prefixes its command line
+        (`ip netns exec NS`), `env` overrides its environment."""
+        argv = {"history": [AGENTS, "history-writer"], "bridge": [AGENTS, "bridge"]}.get(name)
+        argv = [*wrap, *(argv or [AGENTS, "worker", name])]
         self.log_offsets[name] = self.log(name).stat().st_size if self.log(name).exists() else 0
-        self.processes[name] = spawn(argv, self.env, self.log(name))
+        self.processes[name] = spawn(argv, self.env | env, self.log(name))
+
+    def stop_worker(self, name: str) -> None:
+        """Warm shutdown of a drill's extra worker, once its scenario is over."""
+        process = self.processes.pop(name, None)
+        if process is not None and process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(10)
 
     def start_all(self) -> None:
         for name in WORKERS:
@@ -71,15 +108,18 @@ class Fleet:
         heartbeats by pid: a check by name, not a sleep."""
         with open(self.log(name), "rb") as log:
             log.seek(self.log_offsets[name])
-            if b" ready." not in log.read():
-                return False
+            text = log.read()
+        if name == "bridge":
+            return b"bridge_started" in text
+        if b" ready." not in text:
+            return False
         return not self.reliable or bool(self.consumers_of(name))
 
-    def wait_consuming(self, timeout: float = 60) -> None:
-        """Until the router and the engine worker are ready."""
+    def wait_consuming(self, names: Names = ("intelligence", "ledger"), timeout: float = 60) -> None:
+        """Until the router and the engine worker (or the workers named) are ready."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if all(self.ready(name) for name in ("intelligence", "ledger")):
+            if all(self.ready(name) for name in names):
                 return
             time.sleep(0.2)
         raise TimeoutError(f"workers did not start consuming within {timeout:.0f} s; logs in {self.home}")
@@ -139,6 +179,14 @@ class Fleet:
         server.kill() if kill else server.stop()
         time.sleep(down)
         self.servers[index] = restart(server)
+
+    def stop_server(self, name: str) -> None:
+        self.server(name).stop()
+
+    def start_server(self, name: str) -> None:
+        """Start a stopped server again on its port and data dir."""
+        index = [s.name for s in self.servers].index(name)
+        self.servers[index] = restart(self.servers[index])
 
     def stop(self) -> None:
         for process in self.processes.values():

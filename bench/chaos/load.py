@@ -24,10 +24,10 @@ class Sent:
     refused: dict[str, str] = field(default_factory=dict)
 
 
-def steady_load(rate: float, stop: Callable[[], bool]) -> Sent:
-    """Send `rate` routed requests per second until `stop()` is true."""
+def steady_load(rate: float, stop: Callable[[], bool], capability: str = CAPABILITY) -> Sent:
+    """Send `rate` routed requests of `capability` per second until `stop()` is true."""
     send_batch = route_sender()
-    body = {"capability": CAPABILITY, "task_type": "chaos", "payload": {"n": 1}}
+    body = {"capability": capability, "task_type": "chaos", "payload": {"n": 1}}
     sent = Sent()
     start, count = time.time(), 0
     while not stop():

@@ -22,8 +22,17 @@ def cells(v: Verdict) -> list[str]:
     refused = ", ".join(f"{n} {reason}" for reason, n in sorted(v.refused.items())) or "0"
     return [
         v.scenario, str(v.faults), str(v.sent), refused, str(v.succeeded), failed, str(v.lost), str(v.rerun),
-        str(v.duplicated), str(v.leftovers), recovery, "yes" if v.ok else "NO",
+        str(v.duplicated), str(v.leftovers), recovery, verdict(v),
     ]  # fmt: skip
+
+
+def verdict(v: Verdict) -> str:
+    """yes, NO (with what a scenario's own checks found), or skipped with why: never a pass."""
+    if v.skipped:
+        return f"skipped: {v.skipped}"
+    if v.ok:
+        return "yes"
+    return "NO" + "".join(f"; {problem}" for problem in v.problems)
 
 
 def print_table(verdicts: Sequence[Verdict]) -> None:
@@ -41,8 +50,9 @@ def markdown(verdicts: Sequence[Verdict], header: str) -> str:
     lines += [
         "",
         f"ok: nothing lost, nothing ran twice unless a fault caught it in flight, nothing left queued "
-        f"or unacked, and the in-flight requests of every fault finished within "
-        f"{RECOVERY_LIMIT_SECONDS:.0f} s of it.",
+        f"or unacked, the scenario's own checks held (else NO with what failed), and every fault "
+        f"recovered within {RECOVERY_LIMIT_SECONDS:.0f} s. skipped: the scenario cannot run on this "
+        f"machine (no pass).",
     ]
     return "\n".join(lines) + "\n"
 

@@ -7,14 +7,14 @@ import os
 import random
 import signal
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from agents.loadtest import collect, route_sender
-from bench.chaos.engine import CAPABILITY
+from bench.chaos import breaker_faults, limits_faults, nats_faults, partition
+from bench.chaos.engine import BREAKER_CAPABILITY, CAPABILITY, LIMITS_CAPABILITY
 from bench.chaos.fleet import Fleet
 from bench.chaos.ledger import Fault
+from bench.chaos.probe import probe
 
 # How long a killed worker stays down before it is started again (at random in this range).
 DOWN_SECONDS = (0.2, 3.0)
@@ -22,19 +22,29 @@ DOWN_SECONDS = (0.2, 3.0)
 UP_SECONDS = (0.3, 3.0)
 # How long Redis stays down when it is restarted (at random in this range).
 REDIS_DOWN_SECONDS = (0.5, 4.0)
-PROBE_TIMEOUT_SECONDS = 180.0
 
 Inject = Callable[[Fleet], Fault | None]
 
 
 @dataclass
 class Scenario:
-    """A named fault injected `count` times at random moments."""
+    """A named fault injected `count` times at random moments, under a load of `capability`
+    (routed, or `via` "nats": events the bridge turns into tasks). `workers` are started before the
+    load and stopped after the drain; `engines` are the queues that must be empty by then;
+    `prepare` readies the fleet (None) or says why the scenario cannot run here; `after` checks
+    what the ledger cannot see (problems) once the drain is over."""
 
     name: str
     describe: str
     inject: Inject
     count: int
+    capability: str = CAPABILITY
+    engines: tuple[str, ...] = ("ledger",)
+    workers: tuple[str, ...] = ()
+    via: str = "route"
+    max_rate: float | None = None  # engines slower than the ledger's get a lighter load
+    prepare: Callable[[Fleet], str | None] | None = None
+    after: Callable[[Fleet], list[str]] | None = None
 
 
 def _kill(worker: str, sig: signal.Signals) -> Inject:
@@ -62,22 +72,6 @@ def _kill_pool_process(fleet: Fleet) -> Fault | None:
     at = time.time()
     os.kill(random.choice(children), signal.SIGKILL)
     return Fault(at, "SIGKILL ledger pool process", held)
-
-
-def probe(fault: Fault) -> Fault:
-    """Route one request after the server is back and wait for its history row: both workers
-    consume again and history is written (a check by outcome, not a sleep)."""
-    task_id = str(uuid.uuid4())
-    deadline = time.monotonic() + PROBE_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        try:
-            route_sender()([task_id], {"capability": CAPABILITY, "task_type": "probe", "payload": {}})
-            break
-        except Exception:  # the broker is still coming back
-            time.sleep(0.2)
-    if collect({task_id: time.time()}, PROBE_TIMEOUT_SECONDS, lambda n: None):
-        fault.recovered_at = time.time()
-    return fault
 
 
 def _restart_redis(kill: bool) -> Inject:
@@ -122,8 +116,33 @@ SCENARIOS = {
         Scenario("redis-sigkill", "Redis killed and started again (AOF)", _restart_redis(kill=True), 3),
         Scenario("redis-client-kill", "CLIENT KILL of every Redis connection", _client_kill, 3),
         Scenario("postgres-down", "PostgreSQL down, then back", _postgres_down, 1),
+        Scenario(
+            "breaker", f"{breaker_faults.GREEN} slow, then failing, then healthy",
+            breaker_faults.breaker_fault, 3,
+            capability=BREAKER_CAPABILITY, engines=(breaker_faults.BLUE, breaker_faults.GREEN),
+            workers=(breaker_faults.BLUE, breaker_faults.GREEN), prepare=breaker_faults.prepare,
+            max_rate=breaker_faults.MAX_RATE,
+        ),
+        Scenario(
+            "time-limits", "a request over its soft, then one over its hard time limit",
+            limits_faults.over_limits, 3,
+            capability=LIMITS_CAPABILITY, engines=(limits_faults.ENGINE,), workers=(limits_faults.ENGINE,),
+        ),
+        Scenario(
+            "nats-restart", "nats-server stopped and started on its store", nats_faults.restart_nats, 3,
+            engines=("ledger",), workers=("bridge",), via="nats", after=nats_faults.settled,
+        ),
+        Scenario(
+            "bridge-sigkill", "SIGKILL of the bridge, also between its publish and its ack",
+            nats_faults.kill_bridge, 10,
+            engines=("ledger",), workers=("bridge",), via="nats", after=nats_faults.settled,
+        ),
+        Scenario(
+            "partition", "the engine worker's link to Redis cut ~20 s", partition.cut_link, 2,
+            prepare=partition.prepare, after=partition.restore,
+        ),
     )
-}
+}  # fmt: skip
 
 
 def inject_all(scenario: Scenario, fleet: Fleet, faults: list[Fault]) -> None:
