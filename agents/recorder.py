@@ -145,6 +145,24 @@ def backlog(client: redis.Redis) -> int:
     return int(client.llen(HISTORY_PENDING_KEY))
 
 
+def written_through(client: redis.Redis) -> float:
+    """The time (epoch seconds) before which every lifecycle record is in PostgreSQL: the oldest
+    record still pending or in a writer's hands, or Redis's clock when none is. Records are
+    appended about in time order, so the heads of the lists are the oldest."""
+    heads = [client.lindex(HISTORY_PENDING_KEY, 0)]
+    writers = client.zrange(HISTORY_WRITERS_KEY, 0, -1)
+    heads += [client.lindex(history_inflight_key(_text(w)), 0) for w in writers]
+    times = [float(json.loads(head)["at"]) for head in heads if head is not None]
+    if times:
+        return min(times)
+    seconds, micros = client.time()
+    return seconds + micros / 1e6
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 class HistoryWriter:
     """Moves lifecycle records from Redis to PostgreSQL in batches."""
 

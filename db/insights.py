@@ -33,6 +33,18 @@ def engines_seen(since: float, until: float) -> list[str]:
         return [str(engine) for engine in connection.scalars(query)]
 
 
+def unfinished(engine: str, since: float, until: float) -> int:
+    """How many of the engine's requests created in [since, until) have not finished yet."""
+    t = TaskResult
+    query = (
+        select(func.count())
+        .where(t.engine == engine, t.created_at >= _at(since), t.created_at < _at(until))
+        .where(t.status.not_in(sorted(FINAL_STATUSES)))
+    )
+    with get_engine().connect() as connection:
+        return int(connection.scalar(query) or 0)
+
+
 def read_samples(engine: str, since: float, until: float, limit: int) -> list[Sample]:
     """The engine's finished requests created in [since, until), newest first, at most `limit`.
     By creation time: the created_at index serves it, newest first, and stops at the limit."""

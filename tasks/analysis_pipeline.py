@@ -13,20 +13,41 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from celery import chord, group
+import structlog
+from celery import Task, chord, group
 from celery.result import AsyncResult
 
+from agents.connections import redis_client
 from agents.monitoring.insights import Window
 from agents.names import ANALYSIS_AGGREGATE_TASK, ANALYSIS_EXPLAIN_TASK, INSIGHTS_TASK
+from agents.recorder import written_through
 from agents.settings import get_settings
 from tasks.app import app
 
+log = structlog.get_logger("agents.analysis")
+SETTLE_TRIES = 30  # one a second: a window still unsettled after half a minute is judged as it is
 
-@app.task(name=ANALYSIS_AGGREGATE_TASK)
-def aggregate(engine: str, until: float, recent_seconds: float, baseline_seconds: float) -> dict[str, Any]:
-    """One engine's aggregates per capability and candidate insights over the window."""
+
+@app.task(name=ANALYSIS_AGGREGATE_TASK, bind=True, max_retries=None)
+def aggregate(
+    self: Task, engine: str, until: float, recent_seconds: float, baseline_seconds: float
+) -> dict[str, Any]:
+    """One engine's aggregates per capability and candidate insights over the window, once the
+    window has settled: its records written and its requests finished (waiting up to
+    SETTLE_TRIES seconds, then judging what there is)."""
     from agents.monitoring.analysis import engine_report
+    from db.insights import unfinished
 
+    # An alert's window is seconds long, and the requests of a degraded engine wait in its
+    # backed-up queue: judged at once, the window reads as empty (issue 12: the demo's insight
+    # went missing that way). History writers lagging under load hide records the same way.
+    behind = until - written_through(redis_client())
+    waiting = unfinished(engine, until - recent_seconds, until) if behind <= 0 else None
+    if behind > 0 or waiting:
+        if self.request.retries < SETTLE_TRIES:
+            raise self.retry(countdown=1.0)
+        log.warning("analysis_window_unsettled", engine=engine, history_behind_seconds=round(behind, 1),
+                    unfinished=waiting)  # fmt: skip
     window = Window(until, recent_seconds, baseline_seconds)
     return engine_report(engine, window, get_settings().analysis_samples_limit)
 

@@ -24,12 +24,14 @@ from agents.demo.script import BLUE, GREEN, Outcome, Phase, checks, share
 from agents.engines.tunable import DEMO_ENGINES
 from agents.faults import clear_faults, set_faults
 from agents.names import CAP_DEMO, MAINTENANCE_QUEUE
+from agents.recorder import written_through
 from agents.settings import get_settings
 from tasks import route
 from tasks.maintenance import monitor
 
 HERE = Path(__file__).parent
 MONITOR_EVERY_SECONDS = 2.0
+SETTLE_SECONDS = 60.0  # a backlog left by the degraded phase drains in seconds once the load stops
 Echo = Callable[[str], None]
 
 
@@ -151,13 +153,20 @@ def run_demo(
     try:
         wait_for_workers()
         watcher = Watcher(echo)
+        judged: dict[str, tuple[datetime, datetime]] = {}
         with Load(rate):
             for phase in script:
-                since, until = run_phase(phase, watcher, echo)
-                outcome.figures[phase.name] = history.engine_figures(CAP_DEMO, since, until)
-                echo(_shares(outcome.figures[phase.name]))
+                judged[phase.name] = since, until = run_phase(phase, watcher, echo)
+                echo(_shares(history.engine_figures(CAP_DEMO, since, until)))
             for engine in (BLUE, GREEN):
                 clear_faults(redis_client(), engine)
+        # Judged once the requests sent have finished and their records are written: under load a
+        # phase's last requests still wait in a queue when it ends.
+        settled = wait_until_settled(max(until for _, until in judged.values()).timestamp())
+        echo(f"  settled {'yes' if settled else 'no (judging what finished)'}; the phases' figures:")
+        for name, (since, until) in judged.items():
+            outcome.figures[name] = history.engine_figures(CAP_DEMO, since, until)
+            echo(f"  {name:<7} " + _shares(outcome.figures[name]).removeprefix("  share   "))
         outcome.alerts = [a for a in list_alerts(limit=500) if a["id"] > before["alerts"]]
         outcome.actions = [a for a in list_actions(limit=500) if a["id"] > before["actions"]]
         outcome.insights = [i for i in list_insights(limit=500) if i["id"] > before["insights"]]
@@ -167,6 +176,20 @@ def run_demo(
         for process in processes:
             process.wait(30)
     return outcome, checks(outcome)
+
+
+def wait_until_settled(until: float, timeout: float = SETTLE_SECONDS) -> bool:
+    """Until the history holds every record made before `until` and the demo engines have no
+    request created before it still unfinished; False when `timeout` passed first."""
+    from db.insights import unfinished
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        written = written_through(redis_client()) >= until
+        if written and not any(unfinished(engine, 0.0, until) for engine in (BLUE, GREEN)):
+            return True
+        time.sleep(0.5)
+    return False
 
 
 def _shares(figures: dict[str, dict[str, float]]) -> str:

@@ -45,6 +45,12 @@ def explain(reports: Sequence[dict[str, Any]], reason: str, cooldown_seconds: fl
                 stored.append(as_payload(row))
     for payload in stored:
         (log.info if payload["severity"] == "info" else log.warning)("insight", **payload)
+    # What each engine's judgement rested on, so "no insight" can be told from "no samples".
+    log.info(
+        "analysis_explained", reason=reason, stored=len(stored),
+        samples={r["engine"]: {w: sum(a.get("count", 0) for a in rows) for w, rows in r["aggregates"].items()}
+                 for r in reports},
+    )  # fmt: skip
     counted(stored)
     publish(stored)
     return {

@@ -10,7 +10,7 @@ import pytest
 
 from agents.lifecycle import LifecycleEvent
 from agents.names import HISTORY_WRITERS_KEY
-from agents.recorder import HistoryWriter, collecting, record
+from agents.recorder import HistoryWriter, collecting, record, written_through
 from agents.statuses import SUCCESS
 from tests.conftest import wait_for_history
 
@@ -44,3 +44,22 @@ def test_collecting_holds_events_until_the_block_ends(fleet: str, redis_client) 
         time.sleep(0.5)  # the session's history writer polls every 0.2 s: nothing to write yet
         assert all(history.get(t) is None for t in ids)
     wait_for_history(ids, {"success"})
+
+
+def test_written_through_is_the_oldest_record_not_yet_in_postgresql(postgres_server, redis_client) -> None:
+    # Given a live writer holding a batch whose oldest record is ten minutes old
+    holder = HistoryWriter(redis_client, writer_id=f"holder-{uuid.uuid4()}")
+    old = time.time() - 600
+    records = [
+        json.dumps({"task_id": f"w-{uuid.uuid4()}", "status": "success", "at": at}) for at in (old, old + 1)
+    ]
+    redis_client.rpush(holder.inflight, *records)
+    redis_client.zadd(HISTORY_WRITERS_KEY, {holder.writer_id: time.time() + 60})
+    try:
+        # Then the history is written only up to that record
+        assert written_through(redis_client) == pytest.approx(old)
+    finally:
+        redis_client.delete(holder.inflight)
+        redis_client.zrem(HISTORY_WRITERS_KEY, holder.writer_id)
+    # And once the batch is gone, it is written up to about now (or the next pending record)
+    assert written_through(redis_client) > old + 1
