@@ -25,6 +25,7 @@ from agents.names import (
     RETENTION_TASK,
     ROUTE_TASK,
     ROUTER_QUEUE,
+    TASK_SERIALIZER,
     engine_task_name,
 )
 from agents.settings import get_settings
@@ -47,8 +48,10 @@ result_backend = _settings.redis_url
 if _settings.broker_reliable_fetch and broker_url.startswith("redis://"):
     broker_transport = "tasks.transport:Transport"
 
-# JSON only: pickle on the wire is remote code execution.
-task_serializer = "json"
+# JSON only: pickle on the wire is remote code execution. Task bodies are kombu's JSON through a
+# serializer that refuses one over MAX_PAYLOAD_BYTES before it reaches Redis (tasks/publisher.py,
+# registered by importing the `tasks` package: every process that publishes through the app).
+task_serializer = TASK_SERIALIZER
 result_serializer = "json"
 accept_content = ["json"]
 result_accept_content = ["json"]

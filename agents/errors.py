@@ -63,6 +63,12 @@ class UnsupportedOption(PermanentError):
     kind = "unsupported_option"
 
 
+class PayloadTooLarge(PermanentError):
+    """A task body (serialized) or an event body over MAX_PAYLOAD_BYTES; the message names both."""
+
+    kind = "too_large"
+
+
 class EngineConfigError(PermanentError):
     """An engine definition (AGENT_ENGINES entry, AgentConfig) is wrong."""
 

@@ -58,6 +58,8 @@ REPLY_SUBJECT_HEADER = "agents_reply_subject"
 PUBLISH_ID_HEADER = "agents_publish_id"
 # kombu marks a message it put back on the queue (requeue, visibility timeout) with this header.
 REDELIVERED_HEADER = "redelivered"
+# The app's task serializer: kombu's JSON that refuses a body over MAX_PAYLOAD_BYTES (tasks/publisher.py).
+TASK_SERIALIZER = "agents-json"
 
 # NATS subject on which every new insight of the analysis engine is published (JSON).
 INSIGHTS_SUBJECT = "agents.insights"

@@ -20,6 +20,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import Any
 
 import redis
 import structlog
@@ -152,11 +153,23 @@ def written_through(client: redis.Redis) -> float:
     heads = [client.lindex(HISTORY_PENDING_KEY, 0)]
     writers = client.zrange(HISTORY_WRITERS_KEY, 0, -1)
     heads += [client.lindex(history_inflight_key(_text(w)), 0) for w in writers]
-    times = [float(json.loads(head)["at"]) for head in heads if head is not None]
+    times = [float(record["at"]) for head in heads if head is not None and (record := _decode(head))]
     if times:
         return min(times)
     seconds, micros = client.time()
     return seconds + micros / 1e6
+
+
+def _decode(item: bytes | str) -> dict[str, Any] | None:
+    """A lifecycle record from the history list, or None if it is not one (no task id or time)."""
+    try:
+        record = json.loads(item)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(record, dict) or not isinstance(record.get("task_id"), str):
+        return None
+    at = record.get("at")
+    return record if isinstance(at, int | float) and not isinstance(at, bool) else None
 
 
 def _text(value: object) -> str:
@@ -183,8 +196,12 @@ class HistoryWriter:
             return 0
         from db.history import upsert
 
+        records = [record for item in raw if (record := _decode(item)) is not None]
+        if len(records) < len(raw):  # not ours: kept out, or the writer would retry it forever
+            bad = next(item for item in raw if _decode(item) is None)
+            log.error("history_record_malformed", count=len(raw) - len(records), first=str(bad)[:200])
         started = time.perf_counter()
-        upsert(merge(json.loads(item) for item in raw).values())
+        upsert(merge(records).values())
         took = Tally()
         took.observe(DB_QUERY_DURATION, (HISTORY_UPSERT_QUERY,), time.perf_counter() - started)
         # The batch is done and its duration counted in one round trip.

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Boolean, and_, case, false, func, literal_column, select, text, true, update
+import structlog
+from sqlalchemy import Boolean, String, and_, case, false, func, literal_column, select, text, true, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import DataError, IntegrityError
 
 from agents.lifecycle import digest
 from agents.statuses import FINAL_STATUSES, PROCESSING
@@ -17,6 +20,19 @@ from db.session import get_engine
 
 _TIME_FIELDS = ("created_at", "status_at", "started_at", "finished_at")
 _COLUMNS = [c.name for c in TaskResult.__table__.columns]
+# Text columns PostgreSQL caps: longer values are cut (a task_id is never cut: it is the key).
+_LIMITS = {
+    c.name: c.type.length
+    for c in TaskResult.__table__.columns
+    if isinstance(c.type, String) and c.type.length and c.name != "task_id"
+}
+_JSON_COLUMNS = ("payload", "result")
+# What PostgreSQL or the driver refuses in a record: a NUL, a lone surrogate, NaN in jsonb, a
+# value too long, a null key (an OperationalError, PostgreSQL away, is not one: it is retried).
+_REFUSED = (DataError, IntegrityError, ValueError)
+
+log = structlog.get_logger("agents.history")
+refused_records = 0  # records set aside by this process since it started (each also logged)
 
 
 def _as_datetime(value: Any) -> Any:
@@ -75,12 +91,89 @@ def _upsert_statement() -> Any:
 
 
 def upsert(rows: Iterable[dict[str, Any]]) -> int:
-    """Insert or merge rows (one per task id) by the rules of agents.lifecycle; returns the count."""
-    values = [to_db_row(r) for r in rows]
+    """Insert or merge rows (one per task id) by the rules of agents.lifecycle; returns the count.
+
+    A batch PostgreSQL refuses is written again with its text made storable (NUL removed, lone
+    surrogates replaced, NaN and Infinity in JSON as text, capped columns cut); a record still
+    refused is found by halving the batch and set aside (logged, counted), so the rest is
+    written and no batch goes round forever. The usual batch costs nothing of this."""
+    values: list[dict[str, Any]] = []
+    for row in rows:
+        try:
+            values.append(to_db_row(row))
+        except (ValueError, TypeError, RecursionError) as exc:  # e.g. a payload too deep to digest
+            _set_aside(row, exc)
     if values:
-        with get_engine().begin() as connection:
-            connection.execute(_upsert_statement(), values)
+        try:
+            _execute(values)
+        except _REFUSED:
+            _write_apart([sanitised(v) for v in values])
     return len(values)
+
+
+def _execute(values: list[dict[str, Any]]) -> None:
+    with get_engine().begin() as connection:
+        connection.execute(_upsert_statement(), values)
+
+
+def _write_apart(values: list[dict[str, Any]]) -> None:
+    try:
+        _execute(values)
+    except _REFUSED as exc:
+        if len(values) > 1:
+            half = len(values) // 2
+            _write_apart(values[:half])
+            _write_apart(values[half:])
+        else:
+            _set_aside(values[0], exc)
+
+
+def _set_aside(value: dict[str, Any], exc: Exception) -> None:
+    global refused_records
+    refused_records += 1
+    reason = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
+    log.error(
+        "history_record_refused",
+        task_id=repr(value.get("task_id"))[:100],
+        status=value.get("status"),
+        reason=f"{type(getattr(exc, 'orig', None) or exc).__name__}: {reason}",
+        record=repr(value)[:1000],
+        refused_in_process=refused_records,
+    )
+
+
+def sanitised(value: dict[str, Any]) -> dict[str, Any]:
+    """A row's values as PostgreSQL stores them (see `upsert`); as is if too deep to walk."""
+    try:
+        return _sanitised(value)
+    except RecursionError:
+        return value
+
+
+def _sanitised(value: dict[str, Any]) -> dict[str, Any]:
+    out = {name: _text(v) if isinstance(v, str) else v for name, v in value.items()}
+    for name, limit in _LIMITS.items():
+        if isinstance(out.get(name), str):
+            out[name] = out[name][:limit]
+    for name in _JSON_COLUMNS:
+        out[name] = _json(out.get(name))
+    return out
+
+
+def _text(value: str) -> str:
+    return value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, str):
+        return _text(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # jsonb has no NaN nor Infinity
+    if isinstance(value, dict):
+        return {_text(str(k)): _json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json(v) for v in value]
+    return value
 
 
 def status_counts(since: timedelta) -> dict[str, int]:

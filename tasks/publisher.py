@@ -19,16 +19,43 @@ from celery import Celery
 from celery.utils.nodenames import anon_nodename
 from kombu import Queue
 from kombu.common import maybe_declare
+from kombu.serialization import register
+from kombu.utils import json as kombu_json
 
 from agents.connections import redis_client
+from agents.errors import PayloadTooLarge
 from agents.models import Decision, TaskRequest
-from agents.names import PUBLISH_ID_HEADER, REPLY_SUBJECT_HEADER
+from agents.names import PUBLISH_ID_HEADER, REPLY_SUBJECT_HEADER, TASK_SERIALIZER
 from agents.recorder import collecting
+from agents.settings import get_settings
 from tasks.internals.celery import BatchEventDispatcher
 from tasks.outage import UNREACHABLE
 
 # Redis commands buffered before kombu flushes the pipeline on its own.
 PIPELINE_MAX = 2000
+
+
+def limited_dumps(body: Any) -> str:
+    """kombu's JSON of a task body; PayloadTooLarge over MAX_PAYLOAD_BYTES (kombu re-raises it
+    wrapped in its EncodeError, whose message is this one's)."""
+    text = kombu_json.dumps(body)
+    limit = get_settings().max_payload_bytes
+    if len(text) > limit:  # characters: a lower bound of the UTF-8 bytes, so only then encode
+        size = len(text.encode("utf-8", "surrogatepass"))
+        if size > limit:
+            raise PayloadTooLarge(
+                f"task body is {size} bytes, over the limit of {limit} bytes (MAX_PAYLOAD_BYTES)"
+            )
+    return text
+
+
+# Where the publish-side limit is enforced, and why here: every task message of every path
+# (`.delay()`, `send_task`, `agents send`, this publisher, the bridge through it) is serialized
+# by kombu with the app's `task_serializer` (celeryconfig) just before it goes to Redis, so the
+# check costs one len() of the JSON already written. A before_task_publish receiver sees the body
+# unserialized and would encode every message twice. Same content type as kombu's "json", so
+# workers' accept_content (json) takes these messages and any client can still read them.
+register(TASK_SERIALIZER, limited_dumps, None, content_type="application/json", content_encoding="utf-8")
 
 
 def queue_for(app: Celery, name: str) -> Queue:

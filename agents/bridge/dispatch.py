@@ -14,7 +14,7 @@ from enum import StrEnum
 import structlog
 
 from agents.bridge.dedup import Claim, Markers
-from agents.bridge.events import BadEvent, Event, nak_delay, raw_request, task_id_for
+from agents.bridge.events import BadEvent, Event, check_size, nak_delay, raw_request, task_id_for
 from agents.bridge.mapping import SubjectMap
 from agents.errors import PermanentError, TransientError
 from agents.execution import parse_request
@@ -77,6 +77,7 @@ class Dispatcher:
                 route = self.subjects.match(event.subject)
                 if route is None:
                     raise BadEvent("unmapped_subject", f"no capability is mapped to {event.subject!r}")
+                check_size(event, self.settings.max_payload_bytes)
                 request = parse_request(raw_request(event, route), task_id=task_id)
                 decision = routing.decide(request.capability, route.engine)
             except BadEvent as exc:

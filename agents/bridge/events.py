@@ -19,6 +19,9 @@ MSG_ID_HEADER = "Nats-Msg-Id"
 REPLY_HEADER = "Reply-To"
 # Optional request fields an event may carry as headers.
 FIELD_HEADERS = {"Priority": "priority", "Correlation-Id": "correlation_id", "Trace-Id": "trace_id"}
+TOO_LARGE = "too_large"
+# An oversized event's dead letter keeps the head of its body: the whole would not fit NATS either.
+TOO_LARGE_KEPT_BYTES = 4096
 
 
 class BadEvent(Exception):
@@ -55,12 +58,23 @@ def task_id_for(event: Event) -> str:
     return str(uuid.uuid5(TASK_ID_NAMESPACE, f"content:{digest}"))
 
 
+def check_size(event: Event, max_bytes: int) -> None:
+    """BadEvent('too_large') for a body over `max_bytes` (MAX_PAYLOAD_BYTES)."""
+    if len(event.data) > max_bytes:
+        size = len(event.data)
+        raise BadEvent(
+            TOO_LARGE, f"body is {size} bytes, over the limit of {max_bytes} bytes (MAX_PAYLOAD_BYTES)"
+        )
+
+
 def raw_request(event: Event, route: Route) -> dict[str, Any]:
     """The raw TaskRequest dict of an event: the route's capability and task type, the body as payload."""
     try:
         body = json.loads(event.data) if event.data.strip() else {}
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadEvent("bad_json", f"body is not JSON: {exc}") from None
+    except (ValueError, RecursionError) as exc:
+        # ValueError: not UTF-8, not JSON, or an integer over 4300 digits; RecursionError: nested
+        # deeper than Python decodes. Either way a poison that must be dead-lettered, not retried.
+        raise BadEvent("bad_json", f"body is not JSON: {type(exc).__name__}: {str(exc)[:200]}") from None
     if not isinstance(body, dict):
         raise BadEvent("invalid_request", f"body must be a JSON object, got {type(body).__name__}")
     raw: dict[str, Any] = {"capability": route.capability, "task_type": route.task_type, "payload": body}
@@ -77,13 +91,17 @@ def nak_delay(num_delivered: int, base: float, cap: float) -> float:
 
 
 def dead_letter_body(event: Event, kind: str, error: str) -> bytes:
-    """JSON kept on the dead-letter subject: enough to understand and replay the event."""
-    return json.dumps(
-        {
-            "subject": event.subject,
-            "headers": event.headers,
-            "data": event.data.decode("utf-8", errors="replace"),
-            "error": {"kind": kind, "message": error},
-            "num_delivered": event.num_delivered,
-        }
-    ).encode()
+    """JSON kept on the dead-letter subject: enough to understand and replay the event (an
+    oversized one's body is cut to its first TOO_LARGE_KEPT_BYTES, and `data_bytes` says its size)."""
+    too_large = kind == TOO_LARGE
+    data = event.data[:TOO_LARGE_KEPT_BYTES] if too_large else event.data
+    letter: dict[str, Any] = {
+        "subject": event.subject,
+        "headers": event.headers,
+        "data": data.decode("utf-8", errors="replace"),
+        "error": {"kind": kind, "message": error},
+        "num_delivered": event.num_delivered,
+    }
+    if too_large:
+        letter["data_bytes"] = len(event.data)
+    return json.dumps(letter).encode()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+from collections import Counter
 from collections.abc import Sequence
 from queue import Empty
 from time import monotonic, sleep, time
@@ -24,12 +25,11 @@ import structlog
 from kombu.transport import redis as kombu_redis
 from kombu.transport import virtual
 from kombu.utils.encoding import bytes_to_str
-from kombu.utils.json import loads
 from redis.exceptions import NoScriptError
 
 from agents.names import BROKER_MALFORMED_KEY, broker_owned_key
 from tasks.internals.kombu import deliver, mark_acked, remove_unacked
-from tasks.transport import recovery
+from tasks.transport import envelope, recovery
 from tasks.transport.scripts import FETCH
 
 log = structlog.get_logger("agents.transport")
@@ -49,6 +49,10 @@ class QoS(kombu_redis.QoS):
     def mark_recorded(self, delivery_tags: Sequence[str]) -> None:
         """These messages' unacked entries already exist (written by the fetch script)."""
         self._recorded.update(delivery_tags)
+
+    def forget_recorded(self, delivery_tag: str) -> None:
+        """A recorded message that will not be delivered after all (moved aside)."""
+        self._recorded.discard(delivery_tag)
 
     def append(self, message: Any, delivery_tag: str) -> None:
         """Track a delivered message; write its unacked entries only if the fetch did not."""
@@ -84,6 +88,7 @@ class ReliableChannel(kombu_redis.Channel):
     (tasks/internals/kombu.py)."""
 
     QoS = QoS
+    Message = envelope.Message  # refuses (Malformed) what kombu's Message() or Celery cannot read
     from_transport_options = (  # type: ignore[assignment]
         *kombu_redis.Channel.from_transport_options,
         "consumer_dead_seconds",
@@ -171,19 +176,27 @@ class ReliableChannel(kombu_redis.Channel):
             raise Empty()
         self._idle_pause = 0.0
         self._next_fetch_at = 0.0
-        key, malformed, *items = reply
+        key, aside, *pairs = reply
         queue = bytes_to_str(key).rsplit(self.sep, 1)[0]
         self._queue_cycle.rotate(queue)
-        if malformed:
-            log.warning(
-                "broker_malformed_message", queue=queue, count=int(malformed), kept_in=BROKER_MALFORMED_KEY
-            )
-        payloads = [loads(bytes_to_str(item)) for item in items]
-        if queue not in self._no_ack_queues:
+        for why, count in Counter(bytes_to_str(why) for why in aside).items():  # moved aside by FETCH
+            envelope.report(queue, why, count)
+        recorded = queue not in self._no_ack_queues
+        taken: list[tuple[str, bytes, dict[str, Any]]] = []
+        for tag, raw in zip(pairs[::2], pairs[1::2], strict=True):
+            try:
+                taken.append((bytes_to_str(tag), raw, envelope.decode(raw)))
+            except envelope.Malformed as exc:
+                envelope.set_aside(self, queue, bytes_to_str(tag), raw, recorded, str(exc))
+        if recorded:
             self._took_messages = True
-            self.qos.mark_recorded([payload["properties"]["delivery_tag"] for payload in payloads])
-        for payload in payloads:
-            deliver(self, payload, queue)
+            self.qos.mark_recorded([tag for tag, _, _ in taken])
+        for tag, raw, payload in taken:
+            try:
+                deliver(self, payload, queue)
+            except envelope.Malformed as exc:  # raised building the Message: nothing else done yet
+                self.qos.forget_recorded(tag)
+                envelope.set_aside(self, queue, tag, raw, recorded, str(exc))
         return True
 
     def _pause_after_empty_fetch(self) -> None:

@@ -24,37 +24,54 @@ class Script:
 #       consumer's list); the time for the unacked index (kombu compares it with client time).
 # Takes up to ARGV[1] messages from the first non-empty list. Each taken message of a recorded
 # list gets kombu's unacked entries (HSET tag -> [payload, exchange, routing_key], ZADD tag ->
-# time) and joins the owned set. A message that is not a kombu envelope is moved aside to the
-# malformed list, never lost. Returns {list, malformed count, raw, raw, ...} or {}.
-# The payload text is embedded as is (cjson would re-encode [] as {}).
+# time) and joins the owned set. A message that is not a kombu envelope kombu could also restore
+# (headers and delivery_info objects: its restore writes into both) is moved aside to the
+# malformed list intact, never lost. Returns {list, {why, ...}, tag, raw, tag, raw, ...} or {},
+# one `why` per message moved aside. The payload is embedded as is (cjson re-encodes [] as {}).
+# Redis keeps a script's writes made before an error, so nothing may raise once RPOP has run:
+# every decode and encode of message data is under pcall (cjson.encode refuses the NaN and
+# Infinity that cjson.decode accepts); a failure sends the message aside.
 FETCH = Script("""
-local function envelope(raw)
+local function object(t)
+  return type(t) == 'table' and t[1] == nil
+end
+local function entry(raw)
   local ok, message = pcall(cjson.decode, raw)
-  if not ok or type(message) ~= 'table' then return nil end
+  if not ok then return nil, 'not JSON' end
+  if not object(message) then return nil, 'not a JSON object' end
   local p = message['properties']
-  if type(p) ~= 'table' or type(p['delivery_tag']) ~= 'string' then return nil end
+  if not object(p) then return nil, 'properties not an object' end
+  if type(p['delivery_tag']) ~= 'string' then return nil, 'properties.delivery_tag not a string' end
   local d = p['delivery_info']
-  if type(d) ~= 'table' then return nil end
-  return p['delivery_tag'], d
+  if not object(d) then return nil, 'properties.delivery_info not an object' end
+  local h = message['headers']
+  if h ~= nil and not object(h) then return nil, 'headers not an object' end
+  local ok_x, exchange = pcall(cjson.encode, d['exchange'] or '')
+  local ok_k, routing_key = pcall(cjson.encode, d['routing_key'] or '')
+  if not (ok_x and ok_k) then
+    return nil, 'delivery_info.exchange or routing_key not encodable (NaN, Infinity)'
+  end
+  return p['delivery_tag'], '[' .. raw .. ',' .. exchange .. ',' .. routing_key .. ']'
 end
 local want = tonumber(ARGV[1])
 for i = 5, #KEYS do
   local items = redis.call('RPOP', KEYS[i], want)
   if items then
     local record = string.sub(ARGV[2], i - 4, i - 4) == '1'
-    local out = {KEYS[i], 0}
+    local aside = {}
+    local out = {KEYS[i], aside}
     for _, raw in ipairs(items) do
-      local tag, d = envelope(raw)
+      local tag, unacked = entry(raw)
       if tag == nil then
         redis.call('LPUSH', KEYS[4], raw)
-        out[2] = out[2] + 1
+        aside[#aside + 1] = unacked
       else
         if record then
           redis.call('ZADD', KEYS[2], ARGV[3], tag)
-          redis.call('HSET', KEYS[1], tag, '[' .. raw .. ',' .. cjson.encode(d['exchange'] or '') ..
-            ',' .. cjson.encode(d['routing_key'] or '') .. ']')
+          redis.call('HSET', KEYS[1], tag, unacked)
           redis.call('SADD', KEYS[3], tag)
         end
+        out[#out + 1] = tag
         out[#out + 1] = raw
       end
     end

@@ -63,3 +63,23 @@ def test_written_through_is_the_oldest_record_not_yet_in_postgresql(postgres_ser
         redis_client.zrem(HISTORY_WRITERS_KEY, holder.writer_id)
     # And once the batch is gone, it is written up to about now (or the next pending record)
     assert written_through(redis_client) > old + 1
+
+
+def test_records_that_are_not_lifecycle_records_do_not_wedge_the_writer(
+    postgres_server, redis_client
+) -> None:
+    # Given a batch mixing valid records with ones no process of ours writes
+    ids = [f"mix-{uuid.uuid4()}" for _ in range(2)]
+    valid = [json.dumps({"task_id": t, "status": "success", "at": time.time()}) for t in ids]
+    junk = ["not json", json.dumps([1, 2]), json.dumps({"status": "success", "at": 1.0}),
+            json.dumps({"task_id": "no-time", "status": "success"}), "[" * 5000 + "]" * 5000]  # fmt: skip
+    writer = HistoryWriter(redis_client, writer_id=f"mixed-{uuid.uuid4()}")
+    redis_client.rpush(writer.inflight, junk[0], valid[0], *junk[1:], valid[1])
+    redis_client.zadd(HISTORY_WRITERS_KEY, {writer.writer_id: time.time() + 60})
+    try:
+        # When the writer takes that batch, it writes the valid ones and drops the batch
+        assert writer.flush_once(100) == 7
+        assert not redis_client.exists(writer.inflight)
+    finally:
+        writer.retire()
+    wait_for_history(ids, {"success"})

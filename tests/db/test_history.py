@@ -100,3 +100,29 @@ def test_claims_tell_a_redelivery_from_a_second_publish(postgres_server) -> None
     raw.execute("UPDATE task_claims SET claimed_at = NOW() - INTERVAL '2 days' WHERE task_id = $1", (tid,))
     assert claim(tid, "publish-3") is True
     assert claim(tid, "publish-1") is False
+
+
+def test_a_batch_postgresql_refuses_is_written_but_its_unstorable_record(postgres_server) -> None:
+    now, tag = time.time(), uuid.uuid4().hex[:8]
+    good = [ev(f"ok-{tag}-{n}", "success", now, payload={"n": n}) for n in range(5)]
+    fixable = [
+        ev(f"nul-{tag}", "failed", now, error="bad\x00byte", payload={"k\x00": "v\x00"}),
+        ev(f"nan-{tag}", "success", now, payload={"x": float("nan"), "y": [float("inf")]}),
+        ev(f"sur-{tag}", "success", now, payload={"s": "\udc00"}, error="\udc00"),
+        ev(f"cap-{tag}", "rejected", now, capability="c" * 100, task_type="t" * 100),
+    ]
+    unstorable = ev("x" * 300, "success", now)  # the key itself: cutting it would merge two tasks
+    before = history.refused_records
+
+    # One call, one batch: nothing raises, so the writer never retries it
+    history.upsert([*merge([*good, *fixable, unstorable]).values(), {"status": "queued", "task_id": None}])
+
+    for event in good:
+        assert history.get(str(event["task_id"]))["status"] == "success"  # type: ignore[index]
+    rows = {name: history.get(f"{name}-{tag}") for name in ("nul", "nan", "sur", "cap")}
+    assert rows["nul"]["error"] == "badbyte" and rows["nul"]["payload"] == {"k": "v"}  # type: ignore[index]
+    assert rows["nan"]["payload"] == {"x": "nan", "y": ["inf"]}  # type: ignore[index]
+    assert rows["sur"]["payload"] == {"s": "?"} and rows["sur"]["error"] == "?"  # type: ignore[index]
+    assert rows["cap"]["capability"] == "c" * 64 and rows["cap"]["task_type"] == "t" * 64  # type: ignore[index]
+    assert history.get("x" * 300) is None
+    assert history.refused_records == before + 2  # the long id and the null one, each logged

@@ -10,6 +10,7 @@ at all goes through Celery's on_decode_error instead, and is counted too.
 
 from __future__ import annotations
 
+import json
 import pickle
 import time
 import uuid
@@ -36,6 +37,8 @@ from agents.settings import get_settings
 from agents.telemetry import catalog as m
 from agents.telemetry.store import read
 from tasks.refusals import (
+    BAD_BODY,
+    BAD_HEADER,
     CONTENT_TYPE,
     INVALID,
     NOT_A_TASK,
@@ -75,9 +78,11 @@ def task_name(queue: str) -> str:
     return engine_task_name(queue)
 
 
-def publish_raw(ids: dict[str, str], body_of: Callable[[str], Any], **options: Any) -> None:
-    """One message per queue with Celery's protocol 2 headers, published as any kombu client
-    with access to Redis could."""
+def publish_raw(
+    ids: dict[str, str], body_of: Callable[[str], Any], changed: dict[str, Any] | None = None, **options: Any
+) -> None:
+    """One message per queue with Celery's protocol 2 headers (some `changed`), published as any
+    kombu client with access to Redis could."""
     with Connection(get_settings().redis_url) as connection:
         producer = Producer(connection.default_channel)
         for queue, task_id in ids.items():
@@ -85,7 +90,7 @@ def publish_raw(ids: dict[str, str], body_of: Callable[[str], Any], **options: A
                 "lang": "py", "task": task_name(queue), "id": task_id, "root_id": task_id,
                 "parent_id": None, "group": None, "retries": 0, "eta": None, "expires": None,
                 "timelimit": [None, None], "argsrepr": "()", "kwargsrepr": "{}", "origin": "untrusted",
-            }  # fmt: skip
+            } | (changed or {})  # fmt: skip
             producer.publish(body_of(queue), exchange="", routing_key=queue, headers=headers, **options)
 
 
@@ -154,12 +159,39 @@ def test_a_body_that_does_not_decode_is_dropped_and_counted(fleet: str, redis_cl
     assert counted == dict.fromkeys(QUEUES, 1.0)
 
 
+@pytest.mark.parametrize(
+    ("changed", "body", "reason"),
+    [
+        ({"timelimit": 5}, None, BAD_HEADER),  # Celery's Request once raised: the worker exited
+        ({"expires": ""}, None, BAD_HEADER),  # maybe_make_aware(None): AttributeError, exited
+        ({"x-deep": json.loads("[" * 200 + "]" * 200)}, None, BAD_HEADER),  # too deep to pickle
+        ({}, {"args": []}, BAD_BODY),  # not [args, kwargs, embed]: an unpack error, exited
+    ],
+    ids=["timelimit", "expires", "deep", "body"],
+)
+def test_a_task_message_of_the_wrong_shape_is_refused_on_every_queue(
+    fleet: str, redis_client: Any, changed: dict[str, Any], body: Any, reason: str
+) -> None:
+    from db import history
+
+    ids = {queue: f"shape-{queue}-{uuid.uuid4()}" for queue in QUEUES}
+    before = refused_counts(redis_client, reason)
+    embed = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
+    publish_raw(ids, lambda _: body if body is not None else ((), {}, embed), changed)
+
+    counted = settle(redis_client, ids, reason, before)
+    assert {queue: history.get(task_id) for queue, task_id in ids.items()} == dict.fromkeys(QUEUES)
+    assert counted == dict.fromkeys(QUEUES, 1.0)
+
+
 def test_refusal_labels_stay_bounded() -> None:
     consumer = SimpleNamespace(app=SimpleNamespace(amqp=SimpleNamespace(queues={"analysis": None})))
     assert queue_of(consumer, SimpleNamespace(delivery_info={"routing_key": "analysis"})) == "analysis"
     # The routing key is the publisher's: one a queue of the app does not have is no label value.
     assert queue_of(consumer, SimpleNamespace(delivery_info={"routing_key": "x" * 500})) == OTHER_QUEUE
     assert queue_of(consumer, SimpleNamespace(delivery_info=None)) == OTHER_QUEUE
+    assert queue_of(consumer, SimpleNamespace(delivery_info=[1])) == OTHER_QUEUE  # once AttributeError
+    assert queue_of(consumer, SimpleNamespace(delivery_info={"routing_key": ["x"]})) == OTHER_QUEUE
     assert reason_of(ContentDisallowed("pickle")) == CONTENT_TYPE
     assert reason_of(DecodeError("bad json")) == UNDECODABLE
     assert reason_of(InvalidTaskError("no args")) == INVALID
