@@ -30,6 +30,10 @@ class Settings(BaseSettings):
     database_url: str = Field(
         "postgresql://postgres@127.0.0.1:5432/agents", description="Durable task history."
     )
+    database_migrations_url: str | None = Field(
+        None,
+        description="Who runs migrations (the schema's owner, e.g. agents_migrator); unset: DATABASE_URL.",
+    )
     nats_url: str = Field("nats://127.0.0.1:4222", description="External events (NATS bridge).")
     flower_url: str = Field("http://127.0.0.1:5555", description="Where Flower listens.")
     flower_basic_auth: str | None = Field(
@@ -41,6 +45,9 @@ class Settings(BaseSettings):
     )
     task_max_deliveries: int = Field(
         10, ge=2, description="A request whose message reached a worker this often fails as poison."
+    )
+    max_payload_bytes: int = Field(
+        1_048_576, ge=1024, description="Largest task body (serialized) or bridge event body, in bytes."
     )
     agent_task_timeout_seconds: int = Field(
         300, ge=1, description="Default hard time limit of an engine task."
@@ -208,15 +215,24 @@ class Settings(BaseSettings):
     @property
     def sqlalchemy_url(self) -> str:
         """DATABASE_URL with the psycopg 3 driver named, as SQLAlchemy wants it."""
-        scheme, _, rest = self.database_url.partition("://")
-        if scheme in ("postgresql", "postgres"):
-            return f"postgresql+psycopg://{rest}"
-        return self.database_url
+        return _with_psycopg(self.database_url)
+
+    @property
+    def migrations_sqlalchemy_url(self) -> str:
+        """DATABASE_MIGRATIONS_URL (else DATABASE_URL) with the psycopg 3 driver named."""
+        return _with_psycopg(self.database_migrations_url or self.database_url)
 
     @property
     def stack_env_file(self) -> Path:
         """File where `agents up` publishes the URLs of the running stack."""
         return self.agents_home / "stack.env"
+
+
+def _with_psycopg(url: str) -> str:
+    scheme, _, rest = url.partition("://")
+    if scheme in ("postgresql", "postgres"):
+        return f"postgresql+psycopg://{rest}"
+    return url
 
 
 def _split(value: str) -> list[str]:

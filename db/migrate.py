@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import create_engine
+from sqlalchemy.pool import NullPool
+
+from agents.settings import get_settings
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -18,13 +23,26 @@ def alembic_config() -> Config:
 
 
 def upgrade(revision: str = "head") -> None:
-    """Migrate the database up to `revision`."""
-    command.upgrade(alembic_config(), revision)
+    """Migrate the database up to `revision`, as DATABASE_MIGRATIONS_URL's role."""
+    _as_migrator(command.upgrade, revision)
 
 
 def downgrade(revision: str) -> None:
     """Migrate the database down to `revision` (`base` empties it)."""
-    command.downgrade(alembic_config(), revision)
+    _as_migrator(command.downgrade, revision)
+
+
+def _as_migrator(step: Callable[[Config, str], None], revision: str) -> None:
+    # The schema's owner runs DDL (DATABASE_MIGRATIONS_URL); workers keep a role that cannot
+    # (db/roles.py). Falls back to DATABASE_URL when no migrations URL is set.
+    engine = create_engine(get_settings().migrations_sqlalchemy_url, poolclass=NullPool)
+    try:
+        with engine.begin() as connection:
+            config = alembic_config()
+            config.attributes["connection"] = connection  # db/migrations/env.py uses it
+            step(config, revision)
+    finally:
+        engine.dispose()
 
 
 def current() -> str | None:

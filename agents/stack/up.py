@@ -23,6 +23,7 @@ from agents.monitoring.files import configuration_problems
 from agents.settings import Settings, get_settings
 from agents.stack import health
 from agents.stack.children import Child
+from agents.stack.credentials import owner_only, redis_password
 from agents.stack.servers import (
     ServerProcess,
     free_port,
@@ -88,7 +89,8 @@ def start_servers(settings: Settings, from_env: set[str]) -> tuple[list[ServerPr
     }
     servers: list[ServerProcess] = []
     starters: dict[str, tuple[str, Callable[[Path, int], ServerProcess]]] = {
-        "REDIS_URL": ("redis", lambda d, p: start_redis(d, p)),
+        # Clients AUTH with a password kept (owner-only) in AGENTS_HOME; REDIS_URL carries it.
+        "REDIS_URL": ("redis", lambda d, p: start_redis(d, p, redis_password(home))),
         "DATABASE_URL": ("postgres", lambda d, p: start_postgres(d, p)),
         "NATS_URL": ("nats", lambda d, p: start_nats(d, p)),
     }
@@ -115,9 +117,8 @@ def migrate_database() -> None:
 
 
 def write_stack_env(path: Path, values: dict[str, str]) -> None:
-    """KEY=value lines the settings read; owner-only since it may hold Flower's password."""
-    path.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
-    path.chmod(0o600)
+    """KEY=value lines the settings read; owner-only since it holds passwords (Redis, Flower)."""
+    owner_only(path, "".join(f"{k}={v}\n" for k, v in values.items()))
 
 
 def health_urls(ports: dict[str, int]) -> dict[str, str]:
