@@ -30,24 +30,33 @@ SETTLE_TRIES = 30  # one a second: a window still unsettled after half a minute 
 
 @app.task(name=ANALYSIS_AGGREGATE_TASK, bind=True, max_retries=None)
 def aggregate(
-    self: Task, engine: str, until: float, recent_seconds: float, baseline_seconds: float
+    self: Task,
+    engine: str,
+    until: float,
+    recent_seconds: float,
+    baseline_seconds: float,
+    unfinished_before: int | None = None,
 ) -> dict[str, Any]:
     """One engine's aggregates per capability and candidate insights over the window, once the
-    window has settled: its records written and its requests finished (waiting up to
-    SETTLE_TRIES seconds, then judging what there is)."""
+    window has settled: its records written, and its unfinished requests no longer finishing
+    (waiting up to SETTLE_TRIES seconds, then judging what there is)."""
     from agents.monitoring.analysis import engine_report
     from db.insights import unfinished
 
     # An alert's window is seconds long, and the requests of a degraded engine wait in its
     # backed-up queue: judged at once, the window reads as empty (issue 12: the demo's insight
     # went missing that way). History writers lagging under load hide records the same way.
+    # Requests that stopped finishing (a stale row) end the wait: only progress is waited for.
     behind = until - written_through(redis_client())
     waiting = unfinished(engine, until - recent_seconds, until) if behind <= 0 else None
+    draining = (
+        waiting is not None and waiting > 0 and (unfinished_before is None or waiting < unfinished_before)
+    )
+    if (behind > 0 or draining) and self.request.retries < SETTLE_TRIES:
+        raise self.retry(countdown=1.0, kwargs={"unfinished_before": waiting})
     if behind > 0 or waiting:
-        if self.request.retries < SETTLE_TRIES:
-            raise self.retry(countdown=1.0)
-        log.warning("analysis_window_unsettled", engine=engine, history_behind_seconds=round(behind, 1),
-                    unfinished=waiting)  # fmt: skip
+        log.info("analysis_window_unsettled", engine=engine, history_behind_seconds=round(behind, 1),
+                 unfinished=waiting)  # fmt: skip
     window = Window(until, recent_seconds, baseline_seconds)
     return engine_report(engine, window, get_settings().analysis_samples_limit)
 

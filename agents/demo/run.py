@@ -179,15 +179,20 @@ def run_demo(
 
 
 def wait_until_settled(until: float, timeout: float = SETTLE_SECONDS) -> bool:
-    """Until the history holds every record made before `until` and the demo engines have no
-    request created before it still unfinished; False when `timeout` passed first."""
+    """Until the history holds every record made before `until` and the demo engines' requests
+    created before it have finished, or stopped finishing for 3 s (a stale row); False when
+    `timeout` passed first."""
     from db.insights import unfinished
 
     deadline = time.monotonic() + timeout
+    last, still_since = -1, time.monotonic()
     while time.monotonic() < deadline:
-        written = written_through(redis_client()) >= until
-        if written and not any(unfinished(engine, 0.0, until) for engine in (BLUE, GREEN)):
-            return True
+        if written_through(redis_client()) >= until:
+            waiting = sum(unfinished(engine, 0.0, until) for engine in (BLUE, GREEN))
+            if waiting != last:
+                last, still_since = waiting, time.monotonic()
+            if waiting == 0 or time.monotonic() - still_since > 3.0:
+                return True
         time.sleep(0.5)
     return False
 
