@@ -196,10 +196,11 @@ class HistoryWriter:
             return 0
         from db.history import upsert
 
-        records = [record for item in raw if (record := _decode(item)) is not None]
-        if len(records) < len(raw):  # not ours: kept out, or the writer would retry it forever
-            bad = next(item for item in raw if _decode(item) is None)
-            log.error("history_record_malformed", count=len(raw) - len(records), first=str(bad)[:200])
+        decoded = [(item, _decode(item)) for item in raw]
+        records = [record for _, record in decoded if record is not None]
+        bad = [item for item, record in decoded if record is None]
+        if bad:  # not ours: kept out, or the writer would retry the batch forever
+            log.error("history_record_malformed", count=len(bad), first=str(bad[0])[:200])
         started = time.perf_counter()
         upsert(merge(records).values())
         took = Tally()

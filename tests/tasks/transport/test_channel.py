@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,14 +16,6 @@ pytestmark = pytest.mark.servers
 # Its own database: the session's workers keep their unacked entries in database 0.
 URL = f"redis://127.0.0.1:{REDIS_PORT}/9"
 QUEUE = Queue("bulk-test", Exchange("bulk-test", type="direct"), routing_key="bulk-test")
-
-
-@pytest.fixture
-def raw(redis_server: Any) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(URL)
-    client.flushdb()
-    yield client
-    client.flushdb()
 
 
 def publish(connection: Connection, count: int) -> None:

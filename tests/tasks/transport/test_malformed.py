@@ -4,7 +4,6 @@ the malformed list, counted, and the messages fetched with it are delivered; not
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -22,14 +21,6 @@ pytestmark = pytest.mark.servers
 
 URL = f"redis://127.0.0.1:{REDIS_PORT}/10"
 QUEUE = Queue("malformed-test", Exchange("malformed-test", type="direct"), routing_key="malformed-test")
-
-
-@pytest.fixture
-def raw(redis_server: Any) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(URL)
-    client.flushdb()
-    yield client
-    client.flushdb()
 
 
 def valid(connection: Connection, count: int) -> list[bytes]:

@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -24,14 +23,6 @@ URL = f"redis://127.0.0.1:{REDIS_PORT}/10"  # a database of its own: no worker o
 NAME = "recovery-test"
 QUEUE = Queue(NAME, Exchange(NAME, type="direct"), routing_key=NAME)
 OPTIONS = {"consumer_dead_seconds": 2}
-
-
-@pytest.fixture
-def raw(redis_server: Any) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(URL)
-    client.flushdb()
-    yield client
-    client.flushdb()
 
 
 def publish(count: int) -> None:
