@@ -10,6 +10,8 @@ from typing import Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from agents.redis_tls import redis_tls_problem
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # `agents up` writes the URLs of the running local stack here; other terminals read it.
 DEFAULT_HOME = PROJECT_ROOT / ".agents"
@@ -27,6 +29,16 @@ class Settings(BaseSettings):
 
     agents_home: Path = Field(DEFAULT_HOME, description="Local stack data, logs and stack.env.")
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Broker and result backend.")
+    # TLS to Redis (rediss:// only): the server's certificate and host name are always verified.
+    redis_tls_ca_file: Path | None = Field(
+        None, description="CA bundle that signed Redis's certificate (rediss://); unset: the system's CAs."
+    )
+    redis_tls_cert_file: Path | None = Field(
+        None, description="Client certificate (PEM) for a Redis that asks for one (rediss://)."
+    )
+    redis_tls_key_file: Path | None = Field(
+        None, description="Private key of REDIS_TLS_CERT_FILE (unset: the key is in that file)."
+    )
     database_url: str = Field(
         "postgresql://postgres@127.0.0.1:5432/agents", description="Durable task history."
     )
@@ -195,6 +207,26 @@ class Settings(BaseSettings):
                 name = (info.field_name or "").upper()
                 raise ValueError(f"{name} entry {path!r} must look like 'package.module:name'")
         return value
+
+    @field_validator("redis_tls_ca_file", "redis_tls_cert_file", "redis_tls_key_file", mode="before")
+    @classmethod
+    def _empty_tls_file_is_unset(cls, value: object) -> object:
+        return None if value == "" else value  # k8s and .env files often set a variable to ""
+
+    @field_validator("redis_tls_ca_file", "redis_tls_cert_file", "redis_tls_key_file")
+    @classmethod
+    def _tls_file_exists(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"{(info.field_name or '').upper()}: no such file {str(value)!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _redis_tls_is_coherent(self) -> Settings:
+        if problem := redis_tls_problem(
+            self.redis_url, self.redis_tls_ca_file, self.redis_tls_cert_file, self.redis_tls_key_file
+        ):
+            raise ValueError(problem)
+        return self
 
     @model_validator(mode="after")
     def _heartbeat_outlives_interval(self) -> Settings:

@@ -10,6 +10,7 @@ import redis
 import structlog
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector, start_http_server
 
+from agents import redis_tls
 from agents.exporter.collector import PlatformCollector as AgentsCollector
 from agents.settings import get_settings
 
@@ -23,7 +24,10 @@ def build_registry(database: bool = True) -> CollectorRegistry:
     """The exporter's own registry: the platform's series plus this process's."""
     settings = get_settings()
     client = redis.Redis.from_url(
-        settings.redis_url, socket_timeout=REDIS_TIMEOUT_SECONDS, socket_connect_timeout=REDIS_TIMEOUT_SECONDS
+        redis_tls.client_url(settings.redis_url),
+        socket_timeout=REDIS_TIMEOUT_SECONDS,
+        socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+        **redis_tls.ssl_options(settings),
     )
     registry = CollectorRegistry()
     registry.register(AgentsCollector(client, settings.worker_offline_after_seconds, database=database))

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import psycopg
 import redis
 
+from agents import redis_tls
 from agents.settings import Settings
 
 READY_TIMEOUT_SECONDS = 120.0
@@ -38,8 +39,9 @@ class HealthReport:
         return f"{state}: " + ", ".join(parts)
 
 
-def _redis_ok(url: str) -> bool:
-    with redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2) as client:
+def _redis_ok(settings: Settings) -> bool:
+    url, tls = redis_tls.client_url(settings.redis_url), redis_tls.ssl_options(settings)
+    with redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2, **tls) as client:
         return bool(client.ping())
 
 
@@ -93,7 +95,7 @@ def check_once(settings: Settings, expected: list[str]) -> HealthReport:
     from tasks import app
 
     report = HealthReport(expected_workers=len(expected))
-    report.checks["redis"] = _safe(_redis_ok, settings.redis_url)
+    report.checks["redis"] = _safe(lambda _url: _redis_ok(settings), settings.redis_url)
     report.checks["postgres"] = _safe(_postgres_ok, settings.database_url)
     report.checks["nats"] = _safe(_nats_ok, settings.nats_url)
     report.checks["flower"] = _safe(

