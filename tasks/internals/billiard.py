@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from billiard import pool as billiard_pool
 from billiard.einfo import ExceptionWithTraceback
-from billiard.pool import Pool
+from billiard.pool import SIG_SOFT_TIMEOUT, Pool
 from celery.concurrency.asynpool import AsynPool
 from celery.concurrency.base import BasePool
 
@@ -17,7 +23,37 @@ def unwrap(exc: BaseException) -> BaseException:
     return exc.exc if isinstance(exc, ExceptionWithTraceback) else exc
 
 
+@contextmanager
+def soft_limit_held() -> Iterator[list[bool]]:
+    """Keep the soft time limit's signal from raising inside the block; the list says if it came.
+
+    The parent sends it (SIGUSR1) about once a second after the deadline, so it can land after the
+    handlers finished, inside the hooks that record their outcomes: raised there, it would cut a
+    hook short (a breaker sample lost) while the request is recorded as a success. The hard time
+    limit still bounds the block. Where billiard's soft-limit handler is not installed (the
+    worker's main process, where SIGUSR1 dumps tracebacks; other threads) it does nothing."""
+    fired: list[bool] = []
+    if (
+        SIG_SOFT_TIMEOUT is None
+        or threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(SIG_SOFT_TIMEOUT) is not billiard_pool.soft_timeout_sighandler
+    ):
+        yield fired
+        return
+    previous = signal.signal(SIG_SOFT_TIMEOUT, lambda _signum, _frame: fired.append(True))
+    try:
+        yield fired
+    finally:
+        signal.signal(SIG_SOFT_TIMEOUT, previous)
+
+
 PARTS = [
+    PrivatePart(
+        billiard_pool,
+        "soft_timeout_sighandler",
+        ("signum", "frame"),
+        "its presence as the SIGUSR1 handler tells a pool process whose soft limit is armed",
+    ),
     PrivatePart(ExceptionWithTraceback, "exc", "instance", "errors of a batch come back wrapped"),
     PrivatePart(
         Pool,

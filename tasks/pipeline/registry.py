@@ -19,6 +19,7 @@ from agents.errors import EngineConfigError
 from agents.recorder import collecting
 from agents.settings import get_settings
 from tasks import tracing
+from tasks.internals.billiard import soft_limit_held
 from tasks.outage import UNREACHABLE
 from tasks.pipeline.delivery import Delivery, Outcome, Published
 from tasks.pipeline.hook import Hook
@@ -43,9 +44,15 @@ class Pipeline:
             self._run("before_process", deliveries, by_tracer=by_tracer)
 
     def after_process(self, outcomes: Sequence[Outcome]) -> None:
-        """Tell every hook how these requests ended (all from one path: tracer or batch)."""
-        if outcomes:
+        """Tell every hook how these requests ended (all from one path: tracer or batch).
+
+        Their handlers are done: a soft time limit arriving now would only cut a hook short."""
+        if not outcomes:
+            return
+        with soft_limit_held() as fired:
             self._run("after_process", outcomes, by_tracer=outcomes[0].by_tracer)
+        if fired:
+            log.warning("soft_time_limit_after_handlers", count=len(outcomes), task_ids=_ids(outcomes))
 
     def after_skip(self, deliveries: Sequence[Delivery], reason: str, *, by_tracer: bool = False) -> None:
         """Tell every hook that these requests were dropped, and why."""
@@ -66,6 +73,10 @@ class Pipeline:
                     log.exception(
                         "hook_failed", hook=type(hook).__name__, step=step, count=len(items), error=repr(exc)
                     )
+
+
+def _ids(outcomes: Sequence[Outcome]) -> list[str]:
+    return [outcome.delivery.id for outcome in outcomes[:10]]
 
 
 def load_hook(path: str) -> Hook:

@@ -3,10 +3,16 @@ server through (so a batch goes back to the queue instead of losing its records)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+import signal
+import time
+from collections.abc import Iterator, Sequence
 
+import billiard.pool
 import pytest
 import redis
+from billiard.exceptions import SoftTimeLimitExceeded
+from structlog.testing import capture_logs
 
 from agents.errors import EngineConfigError
 from agents.statuses import SUCCESS
@@ -70,3 +76,31 @@ def test_agent_hooks_entries_are_checked() -> None:
         load_hook("tests.hooks:nope")
     with pytest.raises(EngineConfigError, match="is a function, not a Hook"):
         load_hook("tests.hooks:probed")
+
+
+class SoftLimitMidway(Recorder):
+    """Sends itself the soft time limit's signal, as billiard's parent does, then goes on."""
+
+    def after_process(self, outcomes: Sequence[Outcome]) -> None:
+        os.kill(os.getpid(), signal.SIGUSR1)
+        time.sleep(0.05)  # the signal is handled between bytecodes: it has landed by now
+        super().after_process(outcomes)
+
+
+@pytest.fixture()
+def armed_soft_limit() -> Iterator[None]:
+    """This process looks like a pool process with a soft time limit armed (billiard's handler)."""
+    previous = signal.signal(signal.SIGUSR1, billiard.pool.soft_timeout_sighandler)
+    yield
+    signal.signal(signal.SIGUSR1, previous)
+
+
+def test_a_soft_time_limit_landing_in_the_hooks_cuts_none_of_them_short(armed_soft_limit: None) -> None:
+    seen: list[str] = []
+    with capture_logs() as logs:
+        Pipeline([SoftLimitMidway(seen, "a"), Recorder(seen, "b")]).after_process(outcomes())
+    assert seen == ["a:3", "b:3"]
+    assert [entry["event"] for entry in logs] == ["soft_time_limit_after_handlers"]
+    # Outside the pipeline's step the same signal does raise: the handler above was armed.
+    with pytest.raises(SoftTimeLimitExceeded):
+        SoftLimitMidway(seen, "c").after_process(outcomes())
