@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from kombu import Queue
 
+from agents import redis_tls
 from agents.catalog import engines
 from agents.limits import hard_limit, soft_limit
 from agents.models import Priority
@@ -40,12 +41,21 @@ _longest_hard_limit = max(
 )
 
 # Redis is both broker and result store; a production deployment points REDIS_URL at its own cluster.
-broker_url = _settings.redis_url
-result_backend = _settings.redis_url
+# Its TLS query keys are dropped: the options below carry TLS (agents/redis_tls.py).
+broker_url = redis_tls.client_url(_settings.redis_url)
+result_backend = broker_url
+# rediss://: verified TLS (CERT_REQUIRED, REDIS_TLS_* files) for broker and backend alike. Needed
+# even without files: under our own transport kombu would otherwise speak plaintext to the TLS
+# port (it turns TLS on by itself only for its "rediss" transport, and then without verification).
+if _tls := redis_tls.ssl_options(_settings):
+    broker_use_ssl = _tls
+    redis_backend_use_ssl = _tls
 
 # kombu's Redis transport with the reliable fetch: one atomic script takes up to the prefetch window
 # of messages and records them as unacked, so a SIGKILL at any moment loses none (tasks/transport/).
-if _settings.broker_reliable_fetch and broker_url.startswith("redis://"):
+# Over rediss:// too: kombu's channel picks its SSLConnection from broker_use_ssl, which our
+# channel inherits (tests/agents/test_redis_tls.py runs a worker through it).
+if _settings.broker_reliable_fetch and broker_url.startswith(("redis://", "rediss://")):
     broker_transport = "tasks.transport:Transport"
 
 # JSON only: pickle on the wire is remote code execution. Task bodies are kombu's JSON through a
@@ -69,6 +79,8 @@ worker_prefetch_multiplier = _settings.worker_prefetch_multiplier
 task_time_limit = _settings.agent_task_timeout_seconds
 task_soft_time_limit = soft_limit(_settings.agent_task_timeout_seconds)
 
+_broker_connect_timeout = 10.0  # seconds; see broker_transport_options
+_broker_health_check = 5  # seconds
 # Redis redelivers unacked messages after the visibility timeout: it must outlast the longest
 # task, or a long task runs twice. Both broker and result backend read it.
 _visibility_timeout = _longest_hard_limit + _settings.visibility_timeout_margin_seconds
@@ -82,6 +94,17 @@ broker_transport_options = {
     # longest pause between an idle worker's fetches.
     "consumer_dead_seconds": _settings.broker_consumer_dead_seconds,
     "idle_poll_max_seconds": _settings.broker_idle_poll_ms / 1000,
+    # An idle worker of one queue waits on that queue's list of the default priority.
+    "wake_priority": Priority.NORMAL.broker_priority,
+    # A Redis that vanishes without closing the TCP connection (a partition, a failover, a NAT
+    # timeout): kombu drops a fetch connection whose reply is health_check_interval + 1 s overdue
+    # (its default 25 s made the chaos partition drill take 46.5 s to resume), and keepalive
+    # probes find a dead peer of an idle connection. No socket_timeout: with one, an ack or a
+    # requeue cut by the partition fails, and Celery only logs it, so the message stays recorded
+    # under a consumer that lives on, until the visibility timeout (the drill lost 2 that way).
+    "socket_connect_timeout": _broker_connect_timeout,
+    "socket_keepalive": True,
+    "health_check_interval": _broker_health_check,
 }
 result_backend_transport_options = {"visibility_timeout": _visibility_timeout}
 # Keep retrying the broker at start-up instead of crashing when Redis is a few seconds late.

@@ -7,6 +7,13 @@ FETCH). A script cannot block, so an empty fetch backs off (1 ms doubling to
 `idle_poll_max_seconds`) on the event loop's timers, and a fetch that found messages is followed
 by the next one at once. Channels that only consume no_ack queues (remote-control replies) keep
 kombu's BRPOP: nothing of theirs is ever recorded as unacked.
+
+An idle channel that consumes one queue does not poll: once its pauses reach the longest, it
+waits on the queue's default-priority list with `BLMOVE list list RIGHT RIGHT` (Redis blocks until
+the list has a message, then moves it from its tail to its tail: nothing leaves Redis and the
+order stays), for at most `brpop_timeout` (1 s), then fetches. Polling cost an idle worker ~1% of
+a core, which a saturated 2-core `make run` felt (docs/benchmarks.md); a message of another
+priority reaches an idle worker within that second.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ import structlog
 from kombu.transport import redis as kombu_redis
 from kombu.transport import virtual
 from kombu.utils.encoding import bytes_to_str
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 
 from agents.names import BROKER_MALFORMED_KEY, broker_owned_key
 from tasks.internals.kombu import deliver, mark_acked, remove_unacked
@@ -93,11 +100,14 @@ class ReliableChannel(kombu_redis.Channel):
         *kombu_redis.Channel.from_transport_options,
         "consumer_dead_seconds",
         "idle_poll_max_seconds",
+        "wake_priority",
     )
     consumer_dead_seconds = recovery.DEFAULT_DEAD_AFTER_SECONDS
     # The longest wait between empty fetches: the idle cost (one script per channel per pause)
     # against the latency a message sees on an idle worker.
     idle_poll_max_seconds = 0.05
+    # The priority step whose list an idle channel waits on: where messages without one land.
+    wake_priority = 0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -110,7 +120,10 @@ class ReliableChannel(kombu_redis.Channel):
         self.consumer_id = f"{socket.gethostname()}:{os.getpid()}:{uuid4().hex[:12]}"
         self.owned_key = broker_owned_key(self.consumer_id)
         self.cadence = recovery.Cadence(float(self.consumer_dead_seconds))
-        self._fetching = False  # the pending command is FETCH (else kombu's BRPOP)
+        self._fetching = False  # the pending command is FETCH (else kombu's BRPOP, or BLMOVE)
+        self._waiting = False  # the pending command is the idle wait (BLMOVE)
+        self._dormant = False  # idle long enough to wait instead of polling
+        self.can_wait = True  # the server has BLMOVE (Redis 6.2+)
         self._idle_pause = 0.0
         self._next_fetch_at = 0.0
         self._heartbeat_at = -1e9
@@ -136,6 +149,10 @@ class ReliableChannel(kombu_redis.Channel):
             self._fetching = False
             kombu_redis.Channel._brpop_start(self, timeout)
             return
+        recorded = [queue for queue in queues if queue not in unrecorded]
+        if self._dormant and self.can_wait and len(set(recorded)) == 1 and self._event_loop() is not None:
+            self._wait_for(recorded[0])
+            return
         wait = self._next_fetch_at - monotonic()
         if wait > 0:
             if self._event_loop() is not None:
@@ -148,13 +165,23 @@ class ReliableChannel(kombu_redis.Channel):
         want = BULK_MAX if room is None else max(1, min(BULK_MAX, room))
         self._in_poll = self.client.connection
         self._brpop_sent_at = monotonic()  # type: ignore[assignment]  # kombu declares it None
-        self._fetching = True
+        self._fetching, self._waiting = True, False
         fixed = [self.unacked_key, self.unacked_index_key, self.owned_key, BROKER_MALFORMED_KEY]
         self.client.connection.send_command(
             "EVALSHA", FETCH.sha, len(fixed) + len(keys), *fixed, *keys, want, record, time()
         )
 
+    def _wait_for(self, queue: str) -> None:
+        """Block server-side until `queue`'s default-priority list holds a message (see above)."""
+        key = self._q_for_pri(queue, self.wake_priority)
+        self._in_poll = self.client.connection
+        self._brpop_sent_at = monotonic()  # type: ignore[assignment]  # kombu's health check reads it
+        self._fetching, self._waiting = False, True
+        self.client.connection.send_command("BLMOVE", key, key, "RIGHT", "RIGHT", self.brpop_timeout)
+
     def _brpop_read(self, **options: Any) -> bool:
+        if self._waiting:
+            return self._wait_read(**options)
         if not self._fetching:
             return bool(kombu_redis.Channel._brpop_read(self, **options))
         reply: list[Any] | None = None
@@ -176,6 +203,7 @@ class ReliableChannel(kombu_redis.Channel):
             raise Empty()
         self._idle_pause = 0.0
         self._next_fetch_at = 0.0
+        self._dormant = False
         key, aside, *pairs = reply
         queue = bytes_to_str(key).rsplit(self.sep, 1)[0]
         self._queue_cycle.rotate(queue)
@@ -199,7 +227,29 @@ class ReliableChannel(kombu_redis.Channel):
                 envelope.set_aside(self, queue, tag, raw, recorded, str(exc))
         return True
 
+    def _wait_read(self, **options: Any) -> bool:
+        """The idle wait ended (a message arrived, or the timeout): fetch at once."""
+        try:
+            self.client.parse_response(self.client.connection, "BLMOVE", **options)
+        except self.connection_errors:
+            self.client.connection.disconnect()
+            raise
+        except ResponseError as exc:  # a Redis older than 6.2 has no BLMOVE: poll instead
+            log.warning("broker_idle_wait_unavailable", consumer=self.consumer_id, error=str(exc))
+            self.can_wait = False
+        finally:
+            self._in_poll = None  # type: ignore[assignment]
+            self._waiting = False
+            self._flush_brpop_reauth()
+        # Fetch next, whatever woke it (a wait answered at once would otherwise spin here); the
+        # pause stays at its longest, so an empty fetch goes back to waiting.
+        self._dormant = False
+        self._next_fetch_at = 0.0
+        raise Empty()
+
     def _pause_after_empty_fetch(self) -> None:
+        if self._idle_pause >= self.idle_poll_max_seconds:
+            self._dormant = True  # the next start waits (one queue) or polls at the longest pause
         doubled = max(FIRST_IDLE_PAUSE_SECONDS, self._idle_pause * 2)
         self._idle_pause = min(self.idle_poll_max_seconds, doubled)
         self._next_fetch_at = monotonic() + self._idle_pause
@@ -227,7 +277,7 @@ class ReliableChannel(kombu_redis.Channel):
 
         The reply's messages are recorded as owned, so nothing is delivered at close (a warm
         shutdown's pending BRPOP reply is the form of the loss in celery #4354)."""
-        if self._fetching and self._in_poll:
+        if self._fetching and self._in_poll and not self._waiting:
             # Whatever that reply held is in the owned set, restored below.
             with contextlib.suppress(Exception):
                 self.client.parse_response(self.client.connection, "EVALSHA")
@@ -275,7 +325,7 @@ class Transport(kombu_redis.Transport):
             if channel._took_messages or channel.active_queues:
                 try:
                     channel.heartbeat_if_due(force=True)
-                except (*channel.connection_errors, *channel.channel_errors):  # type: ignore[attr-defined]
+                except (*self.connection_errors, *self.channel_errors):
                     log.debug("broker_heartbeat_failed", exc_info=True)  # the event loop reconnects
 
     def _sweep(self) -> None:
@@ -283,7 +333,7 @@ class Transport(kombu_redis.Transport):
             if channel.active_queues:
                 try:
                     channel.sweep_dead_consumers()
-                except (*channel.connection_errors, *channel.channel_errors):  # type: ignore[attr-defined]
+                except (*self.connection_errors, *self.channel_errors):
                     log.debug("broker_sweep_failed", exc_info=True)
                 return  # one channel sweeps for the whole process
 

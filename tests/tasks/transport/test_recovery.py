@@ -7,13 +7,16 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
 from kombu import Connection, Consumer, Exchange, Producer, Queue
+from structlog.testing import capture_logs
 
 from agents.names import BROKER_CONSUMERS_KEY, BROKER_MALFORMED_KEY, broker_owned_key
+from agents.stack.servers import start_redis, stop_all
 from tasks.transport import Transport
 from tests.conftest import REDIS_PORT
 
@@ -122,3 +125,18 @@ def test_malformed_raw_messages_are_set_aside_and_the_others_delivered(raw: redi
         b"not json at all",
     ]
     assert raw.llen(NAME) == 0 and raw.hlen("unacked") == 0
+
+
+def test_a_heartbeat_or_sweep_that_cannot_reach_redis_is_logged_not_raised(tmp_path: Path) -> None:
+    # The timers run on the worker's event loop: an error escaping them is "Error in timer", and
+    # one raised while naming the errors to catch hid the real one (seen in the partition drill).
+    server = start_redis(tmp_path / "redis")
+    try:
+        connection = Connection(server.url, transport=Transport)
+        Consumer(connection.channel(), [QUEUE], accept=["json"]).consume()  # the timers act on it
+    finally:
+        stop_all([server])  # Redis goes away under a consumer that lives on
+    with capture_logs() as logs:
+        connection.transport._heartbeat()
+        connection.transport._sweep()
+    assert [entry["event"] for entry in logs] == ["broker_heartbeat_failed", "broker_sweep_failed"]
