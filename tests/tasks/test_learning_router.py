@@ -9,7 +9,10 @@ from collections import Counter
 import pytest
 
 from agents.names import faults_key
+from agents.routing.decision import BreakerState
 from agents.statuses import SUCCESS
+from agents.telemetry import store
+from agents.telemetry.catalog import BREAKER_TRANSITIONS
 from tests.conftest import wait_for_history
 
 pytestmark = pytest.mark.servers
@@ -37,6 +40,9 @@ def test_failing_engine_loses_traffic_and_wins_it_back(demo_workers: tuple[str, 
     assert rounds[0][f"{green} failed"] > 0, rounds  # it had traffic, and failed it
     assert rounds[-1][green] <= ROUND * 0.1, rounds  # then it lost it: only trials reach it
     assert rounds[-1][blue] >= ROUND * 0.9, rounds
+    # Every request it took failed, so its breaker opened, and that is counted for Prometheus.
+    transitions = store.read(redis_client).counters.get(BREAKER_TRANSITIONS.name, {})
+    assert transitions.get((green, BreakerState.OPEN.value), 0) >= 1, transitions
 
     # The trials succeed, its averages recover, and it takes a real share again. How soon depends
     # on time as much as on traffic (the breaker's reset timeout, the averages' half-life), so the

@@ -35,10 +35,7 @@ def test_the_platform_notices_acts_measures_and_explains(
     assert judged and judged <= reported
     # What they did is counted for Prometheus and Grafana (agents exporter serves these).
     counted = " ".join(store.read(redis_client).counters)
-    for metric in (
-        "agent_alerts",
-        "agent_insights",
-        "agent_optimization_actions",
-        "agent_breaker_transitions",
-    ):
+    # (Breaker transitions are checked where a breaker opens for sure, test_learning_router.py:
+    # here green fails half its requests, and five in a row before routing moves away is luck.)
+    for metric in ("agent_alerts", "agent_insights", "agent_optimization_actions"):
         assert metric in counted, metric
