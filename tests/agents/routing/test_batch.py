@@ -23,7 +23,7 @@ def test_a_batch_never_overfills_the_queues() -> None:
         reads.append(capability)
         return fleet(depth_a=5, depth_b=8)
 
-    routing = BatchRouting(read)
+    routing = BatchRouting(read, explore_share=0.0)  # capacity only: trials are tested below
     chosen = [routing.decide("cap").engine for _ in range(7)]
     # a has 5 free slots and b 2: exactly that many go to each, then backpressure
     assert sorted(chosen) == ["a"] * 5 + ["b"] * 2
