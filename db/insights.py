@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import desc, func, insert, select
 
 from agents.monitoring.figures import Sample
-from agents.monitoring.insights import ACTION_VERDICT, Insight, severity_rank
+from agents.monitoring.insights import ACTION_VERDICT, ANALYSED_STATUSES, Insight, severity_rank
 from agents.statuses import FINAL_STATUSES
 from db.models import Insight as InsightRow
 from db.models import TaskResult
@@ -40,6 +40,18 @@ def unfinished(engine: str, since: float, until: float) -> int:
         select(func.count())
         .where(t.engine == engine, t.created_at >= _at(since), t.created_at < _at(until))
         .where(t.status.not_in(sorted(FINAL_STATUSES)))
+    )
+    with get_engine().connect() as connection:
+        return int(connection.scalar(query) or 0)
+
+
+def analysed_count(engine: str, since: float, until: float) -> int:
+    """How many of the engine's requests created in [since, until) ran to success or failure."""
+    t = TaskResult
+    query = (
+        select(func.count())
+        .where(t.engine == engine, t.created_at >= _at(since), t.created_at < _at(until))
+        .where(t.status.in_(sorted(ANALYSED_STATUSES)))
     )
     with get_engine().connect() as connection:
         return int(connection.scalar(query) or 0)

@@ -36,12 +36,14 @@ def aggregate(
     recent_seconds: float,
     baseline_seconds: float,
     unfinished_before: int | None = None,
+    min_recent: int = 0,
 ) -> dict[str, Any]:
     """One engine's aggregates per capability and candidate insights over the window, once the
     window has settled: its records written, and its unfinished requests no longer finishing
-    (waiting up to SETTLE_TRIES seconds, then judging what there is)."""
+    (waiting up to SETTLE_TRIES seconds, then judging what there is). With `min_recent`, a recent
+    window holding fewer finished requests than that grows forward (same split) until it does."""
     from agents.monitoring.analysis import engine_report
-    from db.insights import unfinished
+    from db.insights import analysed_count, unfinished
 
     # An alert's window is seconds long, and the requests of a degraded engine wait in its
     # backed-up queue: judged at once, the window reads as empty (issue 12: the demo's insight
@@ -52,8 +54,15 @@ def aggregate(
     draining = (
         waiting is not None and waiting > 0 and (unfinished_before is None or waiting < unfinished_before)
     )
-    if (behind > 0 or draining) and self.request.retries < SETTLE_TRIES:
-        raise self.retry(countdown=1.0, kwargs={"unfinished_before": waiting})
+    retries_left = self.request.retries < SETTLE_TRIES
+    if (behind > 0 or draining) and retries_left:
+        raise self.retry(countdown=1.0, kwargs={"unfinished_before": waiting, "min_recent": min_recent})
+    # Routing moves traffic off a degraded engine within seconds, so its alert's window can hold
+    # too few requests to judge (the demo's insight went missing that way on CI): wait for more.
+    if min_recent and retries_left and analysed_count(engine, until - recent_seconds, until) < min_recent:
+        now = time.time()
+        grown = (engine, now, recent_seconds + max(0.0, now - until), baseline_seconds)
+        raise self.retry(countdown=1.0, args=grown, kwargs={"min_recent": min_recent})
     if behind > 0 or waiting:
         log.info("analysis_window_unsettled", engine=engine, history_behind_seconds=round(behind, 1),
                  unfinished=waiting)  # fmt: skip
@@ -80,10 +89,12 @@ def start_analysis(
     subject: str | None = None,
     window_seconds: float | None = None,
     baseline_seconds: float | None = None,
+    min_recent: int = 0,
 ) -> AsyncResult:
     """Start the pipeline over the last `window_seconds` (ANALYSIS_RECENT_SECONDS) against the
     `baseline_seconds` (ANALYSIS_BASELINE_SECONDS) before them, for the engine `subject` or every
-    engine with requests in the recent window. `reason` travels into each insight's evidence.
+    engine with requests in the recent window; `min_recent`: see `aggregate`. `reason` travels
+    into each insight's evidence.
     Returns the explain step's result: `.get()` gives {"reason", "engines", "aggregates", "insights"}."""
     settings = get_settings()
     recent = settings.analysis_recent_seconds if window_seconds is None else window_seconds
@@ -100,5 +111,8 @@ def start_analysis(
     body = explain.s(reason=reason)
     if not engines:  # a chord needs a header: with nothing to aggregate, explain nothing at once
         return body.apply_async(args=([],))
-    parts = [aggregate.s(e, window.until, window.recent_seconds, window.baseline_seconds) for e in engines]
+    parts = [
+        aggregate.s(e, window.until, window.recent_seconds, window.baseline_seconds, min_recent=min_recent)
+        for e in engines
+    ]
     return chord(group(parts))(body)

@@ -120,10 +120,13 @@ def monitor(
 
 def _explain_alert(transition: Transition, interval: float) -> None:
     """The performance engine's alert starts the analysis engine's pipeline on the alerted engine,
-    over the time its condition has held (and two readings more), against the hour before."""
+    over the time its condition has held (and two readings more, grown forward until it holds
+    enough finished requests to judge), against the hour before."""
+    from agents.monitoring.insights import Rules
     from tasks.analysis_pipeline import start_analysis
 
     threshold = transition.threshold
     window = threshold.for_seconds + 2 * max(interval, 1.0)
-    started = start_analysis(f"alert {threshold.name} on {transition.subject}", transition.subject, window)
+    reason = f"alert {threshold.name} on {transition.subject}"
+    started = start_analysis(reason, transition.subject, window, min_recent=Rules().min_samples)
     log.info("alert_analysis_started", alert=threshold.name, subject=transition.subject, pipeline=started.id)

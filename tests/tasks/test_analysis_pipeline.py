@@ -125,3 +125,21 @@ def test_a_request_that_never_finishes_does_not_hold_the_analysis(fleet: str) ->
         timeout=SETTLE_TRIES / 2
     )
     assert report["engines"] == ["flaky"]
+
+
+def test_a_window_with_too_few_requests_grows_until_it_can_judge(fleet: str) -> None:
+    from tasks import engine_task
+    from tasks.analysis_pipeline import start_analysis
+
+    # Given a window holding 2 finished requests of the engine ...
+    run_flaky(2, 0)
+    window = 3.0
+    # ... an analysis that needs 5 waits, its window growing forward, while 6 more arrive.
+    report = start_analysis("test: sparse", subject="flaky", window_seconds=window, min_recent=5)
+    time.sleep(1.5)
+    later = [engine_task("flaky").delay({"payload": {"sleep": 0}}) for _ in range(6)]
+    for result in later:
+        result.get(timeout=30)
+    judged = report.get(timeout=60)
+    (recent,) = [a for a in judged["aggregates"] if a["engine"] == "flaky" and a["window"] == "recent"]
+    assert recent["count"] >= 5, recent
