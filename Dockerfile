@@ -1,4 +1,5 @@
-# Image for k8s/ (agents-platform): workers, beat, Flower, bridge and history writer.
+# Image for k8s/ (agents-platform): workers, beat, Flower, bridge, exporter and history writer
+# (k8s/overlays/*; Redis, NATS and PostgreSQL use their own images, see k8s/README.md).
 # Not built in CI (no Docker engine on the build machines); `docker build -t agents-platform .`.
 FROM python:3.11-slim
 
@@ -16,6 +17,7 @@ COPY db db
 RUN pip install --no-cache-dir --no-deps . \
     && useradd --uid 1000 --create-home agents
 
-# The manifests run as uid 1000 with a read-only root filesystem and /tmp as an emptyDir.
+# The manifests run as uid 1000 with a read-only root filesystem and /tmp as an emptyDir; the
+# probes of beat and the history writer run this image's `python -c`.
 USER 1000
 CMD ["agents", "--help"]

