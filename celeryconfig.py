@@ -6,8 +6,9 @@ Loaded by `tasks.app` with `config_from_object("celeryconfig")`.
 from __future__ import annotations
 
 from kombu import Queue
+from kombu.transport import TRANSPORT_ALIASES
 
-from agents import redis_tls
+from agents import redis_sentinel, redis_tls
 from agents.catalog import engines
 from agents.limits import hard_limit, soft_limit
 from agents.models import Priority
@@ -29,6 +30,7 @@ from agents.names import (
     TASK_SERIALIZER,
     engine_task_name,
 )
+from agents.redis_clients import sentinel_options
 from agents.settings import get_settings
 
 _settings = get_settings()
@@ -57,6 +59,24 @@ if _tls := redis_tls.ssl_options(_settings):
 # channel inherits (tests/agents/test_redis_tls.py runs a worker through it).
 if _settings.broker_reliable_fetch and broker_url.startswith(("redis://", "rediss://")):
     broker_transport = "tasks.transport:Transport"
+# Redis behind Sentinel (REDIS_URL=sentinel://...;sentinel://...): every new broker or backend
+# connection asks the Sentinels for the master, so workers and clients follow a failover.
+_sentinel = redis_sentinel.is_sentinel(_settings.redis_url)
+if _sentinel:
+    broker_url = result_backend = _settings.redis_url
+    broker_transport = "tasks.transport:SentinelTransport" if _settings.broker_reliable_fetch else "sentinel"
+# After a connection error kombu moves to the URL list's next part and takes the transport from
+# its scheme again, dropping `broker_transport` (kombu Connection.switch): a Sentinel failover
+# turned workers into stock kombu consumers without the reliable fetch (the failover drill caught
+# it). So the schemes themselves name our transports in every process that loads this config.
+if _settings.broker_reliable_fetch:
+    TRANSPORT_ALIASES.update(
+        {
+            "redis": "tasks.transport:Transport",
+            "rediss": "tasks.transport:Transport",
+            "sentinel": "tasks.transport:SentinelTransport",
+        }
+    )
 
 # JSON only: pickle on the wire is remote code execution. Task bodies are kombu's JSON through a
 # serializer that refuses one over MAX_PAYLOAD_BYTES before it reaches Redis (tasks/publisher.py,
@@ -106,7 +126,24 @@ broker_transport_options = {
     "socket_keepalive": True,
     "health_check_interval": _broker_health_check,
 }
-result_backend_transport_options = {"visibility_timeout": _visibility_timeout}
+# Publishes wait for this many replicas (WAIT) before they count as sent (tasks/transport/replication.py).
+broker_transport_options |= {
+    "publish_replicas": _settings.redis_publish_replicas,
+    "publish_wait_ms": _settings.redis_publish_wait_ms,
+}
+result_backend_transport_options: dict[str, object] = {"visibility_timeout": _visibility_timeout}
+if _sentinel:
+    _master = {
+        "master_name": _settings.redis_sentinel_master,
+        "sentinel_kwargs": sentinel_options(_settings),
+    }
+    broker_transport_options |= _master
+    result_backend_transport_options |= _master
+# A publish that meets a dead connection reconnects and retries for up to ~27 s (1, 2, then 3 s
+# apart; Celery's default gives up within about a second): long enough for a Sentinel failover
+# (a publish went through 6 s after the primary's SIGKILL on loopback, docs/ha.md) or a Redis
+# restart, so `.delay()` and the router's forwards outlive one.
+task_publish_retry_policy = {"max_retries": 10, "interval_start": 1, "interval_step": 1, "interval_max": 3}
 # Keep retrying the broker at start-up instead of crashing when Redis is a few seconds late.
 broker_connection_retry_on_startup = True
 # Measured with Redis restarts: cancelling running tasks on connection loss lost tasks. Keep off.

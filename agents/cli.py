@@ -45,11 +45,15 @@ def main() -> None:
 
 
 @main.command()
-def up() -> None:
+@click.option(
+    "--ha", is_flag=True,
+    help="The highly available topology: Redis with Sentinel, a 3-node NATS cluster, a PostgreSQL standby.",
+)  # fmt: skip
+def up(ha: bool) -> None:
     """Start Redis, PostgreSQL, NATS, a worker per engine, beat and Flower; Ctrl-C stops all."""
     from agents.stack.up import run_stack
 
-    sys.exit(run_stack())
+    sys.exit(run_stack(ha))
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})

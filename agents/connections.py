@@ -6,8 +6,8 @@ from functools import lru_cache
 
 import redis
 
-from agents import redis_tls
 from agents.breaker import Breakers
+from agents.redis_clients import new_redis
 from agents.registry import Registry
 from agents.settings import get_settings
 
@@ -16,13 +16,7 @@ from agents.settings import get_settings
 def redis_client() -> redis.Redis:
     """One pooled Redis client per process (redis-py resets the pool after a fork)."""
     settings = get_settings()
-    return redis.Redis.from_url(
-        redis_tls.client_url(settings.redis_url),
-        socket_timeout=10,
-        socket_connect_timeout=5,
-        health_check_interval=30,
-        **redis_tls.ssl_options(settings),
-    )
+    return new_redis(settings, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30)
 
 
 @lru_cache(maxsize=1)

@@ -73,7 +73,8 @@ def check_nats(settings: Settings) -> Check:
     import nats
 
     async def probe() -> Check:
-        client = await nats.connect(settings.nats_url, connect_timeout=2, max_reconnect_attempts=0)
+        servers = [url.strip() for url in settings.nats_url.split(",") if url.strip()]
+        client = await nats.connect(servers, connect_timeout=2, max_reconnect_attempts=0)
         try:
             info = await client.jetstream().account_info()
             version = client.connected_server_version

@@ -24,8 +24,17 @@ log = structlog.get_logger("agents.nats")
 _connections: dict[tuple[int, int], Client] = {}
 
 
+def server_list(url: str) -> list[str]:
+    """NATS_URL as the list nats-py wants: a cluster is given as comma-separated URLs."""
+    return [part.strip() for part in url.split(",") if part.strip()]
+
+
 async def connect(name: str, url: str | None = None) -> Client:
-    """A client that reconnects forever with a short wait, logging each disconnect."""
+    """A client that reconnects forever with a short wait, logging each disconnect.
+
+    `url` (default NATS_URL) may name several servers, comma-separated: the client connects to
+    any of them and, when that one dies, reconnects to another (a cluster also gossips its members).
+    """
 
     async def on_error(exc: Exception) -> None:
         log.warning("nats_error", client=name, error=repr(exc))
@@ -37,7 +46,7 @@ async def connect(name: str, url: str | None = None) -> Client:
         log.info("nats_reconnected", client=name)
 
     return await nats.connect(
-        url or get_settings().nats_url,
+        server_list(url or get_settings().nats_url),
         name=name,
         allow_reconnect=True,
         max_reconnect_attempts=-1,

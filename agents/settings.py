@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from agents.redis_sentinel import sentinel_problem
 from agents.redis_tls import redis_tls_problem
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -39,6 +40,21 @@ class Settings(BaseSettings):
     redis_tls_key_file: Path | None = Field(
         None, description="Private key of REDIS_TLS_CERT_FILE (unset: the key is in that file)."
     )
+    # Redis behind Sentinel: REDIS_URL=sentinel://:<password>@host:26379/0;sentinel://host2:26379/0
+    redis_sentinel_master: str = Field(
+        "agents", description="The master set's name the Sentinels watch (sentinel:// REDIS_URL)."
+    )
+    redis_sentinel_password: str | None = Field(
+        None, description="The Sentinels' own password (`requirepass` of each Sentinel); unset: none."
+    )
+    # Redis replication is asynchronous: a publish acknowledged by a primary that dies before its
+    # replica copied it is lost in the failover. WAIT narrows that window, at a price per publish.
+    redis_publish_replicas: int = Field(
+        0, ge=0, description="Each publish waits (WAIT) until this many replicas have it; 0: no wait."
+    )
+    redis_publish_wait_ms: int = Field(
+        100, ge=1, description="How long a publish waits for REDIS_PUBLISH_REPLICAS before going on."
+    )
     database_url: str = Field(
         "postgresql://postgres@127.0.0.1:5432/agents", description="Durable task history."
     )
@@ -47,6 +63,9 @@ class Settings(BaseSettings):
         description="Who runs migrations (the schema's owner, e.g. agents_migrator); unset: DATABASE_URL.",
     )
     nats_url: str = Field("nats://127.0.0.1:4222", description="External events (NATS bridge).")
+    nats_stream_replicas: int = Field(
+        1, ge=1, le=5, description="Copies of each bridge stream in a NATS cluster (1: one server)."
+    )
     flower_url: str = Field("http://127.0.0.1:5555", description="Where Flower listens.")
     flower_basic_auth: str | None = Field(
         None, description="user:password for Flower; `make run` generates admin:<random> when unset."
@@ -222,6 +241,9 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _redis_tls_is_coherent(self) -> Settings:
+        tls_files = bool(self.redis_tls_ca_file or self.redis_tls_cert_file or self.redis_tls_key_file)
+        if problem := sentinel_problem(self.redis_url, self.redis_sentinel_master, tls_files):
+            raise ValueError(problem)
         if problem := redis_tls_problem(
             self.redis_url, self.redis_tls_ca_file, self.redis_tls_cert_file, self.redis_tls_key_file
         ):
@@ -261,10 +283,18 @@ class Settings(BaseSettings):
 
 
 def _with_psycopg(url: str) -> str:
+    """The psycopg 3 driver named; a libpq multi-host URL (`@h1:p1,h2:p2/db`) turned into the
+    `?host=h1:p1&host=h2:p2` form, the only one SQLAlchemy parses."""
     scheme, _, rest = url.partition("://")
-    if scheme in ("postgresql", "postgres"):
+    if scheme not in ("postgresql", "postgres"):
+        return url
+    netloc, _, tail = rest.partition("/")
+    user, at, hosts = netloc.rpartition("@")
+    if "," not in hosts:
         return f"postgresql+psycopg://{rest}"
-    return url
+    path, _, query = tail.partition("?")
+    params = "&".join(f"host={host}" for host in hosts.split(",") if host)
+    return f"postgresql+psycopg://{user}{at}/{path}?{params}{'&' if query else ''}{query}"
 
 
 def _split(value: str) -> list[str]:

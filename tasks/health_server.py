@@ -254,7 +254,9 @@ class HealthServer(bootsteps.StartStopStep):
         concurrency = int(getattr(worker, "concurrency", 1) or 1)
         engine_queues = {card.engine: card.queue for card in cards_for_queues(queues, concurrency)}
         # The broker is the platform's Redis (celeryconfig); anything else is not pinged.
-        redis_broker = str(worker.app.conf.broker_url or "").startswith(("redis://", "rediss://"))
+        redis_broker = str(worker.app.conf.broker_url or "").startswith(
+            ("redis://", "rediss://", "sentinel://")
+        )
         self.ping = BrokerPing() if redis_broker else None
         probe = WorkerProbe(worker.consumer, queues, has_loop=worker.hub is not None, ping=self.ping)
         self.server = start_server(port, probe, engine_queues)

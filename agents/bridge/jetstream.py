@@ -18,9 +18,13 @@ class BridgeConfigError(Exception):
 
 
 async def ensure_stream(
-    js: JetStreamContext, name: str, subjects: list[str], duplicate_window: float
+    js: JetStreamContext, name: str, subjects: list[str], duplicate_window: float, replicas: int = 1
 ) -> None:
-    """Create the stream, or add missing subjects to it (a new engine brings new subjects)."""
+    """Create the stream, or add missing subjects to it (a new engine brings new subjects).
+
+    `replicas` copies on a JetStream cluster; an existing stream is scaled to it (R1 to R3 when a
+    single server grew into a cluster), which JetStream does online.
+    """
     try:
         info = await js.stream_info(name)
     except NotFoundError:
@@ -29,13 +33,15 @@ async def ensure_stream(
             subjects=subjects,
             max_age=STREAM_MAX_AGE_SECONDS,
             duplicate_window=duplicate_window,
+            num_replicas=replicas,
         )
         await js.add_stream(config)
         return
     have = list(info.config.subjects or [])
     wanted = minimal_subjects([*have, *subjects])
-    if sorted(wanted) != sorted(have):
+    if sorted(wanted) != sorted(have) or (info.config.num_replicas or 1) != replicas:
         info.config.subjects = wanted
+        info.config.num_replicas = replicas
         await js.update_stream(info.config)
 
 
@@ -45,9 +51,12 @@ async def ensure_bridge_streams(js: JetStreamContext, settings: Settings, subjec
         clash = [s for s in subjects if covers(s, output)]
         if clash:
             raise BridgeConfigError(f"stream subjects {clash} would capture the bridge's output {output!r}")
-    await ensure_stream(js, settings.bridge_stream, subjects, settings.bridge_duplicate_window_seconds)
+    replicas = settings.nats_stream_replicas
+    await ensure_stream(
+        js, settings.bridge_stream, subjects, settings.bridge_duplicate_window_seconds, replicas
+    )
     if settings.bridge_dlq_stream:
-        await ensure_stream(js, settings.bridge_dlq_stream, [settings.bridge_dlq_subject], 120.0)
+        await ensure_stream(js, settings.bridge_dlq_stream, [settings.bridge_dlq_subject], 120.0, replicas)
 
 
 async def ensure_consumer(js: JetStreamContext, settings: Settings) -> JetStreamContext.PullSubscription:

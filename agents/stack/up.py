@@ -24,6 +24,7 @@ from agents.settings import Settings, get_settings
 from agents.stack import health
 from agents.stack.children import Child
 from agents.stack.credentials import owner_only, redis_password
+from agents.stack.ha import start_ha_servers
 from agents.stack.servers import (
     ServerProcess,
     free_port,
@@ -207,19 +208,11 @@ def _shown(path: Path) -> str:
 
 def print_pieces(servers: list[ServerProcess], urls: dict[str, str], children: list[Child]) -> None:
     """Where each piece listens, its pid and its log: one line each, never truncated."""
-    by_url = {s.url: s for s in servers}
-    rows: list[tuple[str, str, str, str]] = []
+    rows = [(s.name, masked(s.url), f"pid {s.process.pid}", _shown(s.log_path)) for s in servers]
+    started = {s.url for s in servers}
     for key in ("REDIS_URL", "DATABASE_URL", "NATS_URL"):
-        server = by_url.get(urls[key])
-        pid = f"pid {server.process.pid}" if server else "external"
-        rows.append(
-            (
-                key.removesuffix("_URL").lower(),
-                masked(urls[key]),
-                pid,
-                _shown(server.log_path) if server else "",
-            )
-        )
+        if urls[key] not in started and not any(s.name in key.lower() for s in servers):
+            rows.append((key.removesuffix("_URL").lower(), masked(urls[key]), "external", ""))
     for child in children:
         where = {
             "flower": urls["FLOWER_URL"],
@@ -234,10 +227,14 @@ def print_pieces(servers: list[ServerProcess], urls: dict[str, str], children: l
         console.print(f"  {name:<13} {where:<{width}}  {pid:<10} {log}", soft_wrap=True, highlight=False)
 
 
-def run_stack() -> int:
-    """Run until SIGINT/SIGTERM; returns the exit status."""
+def run_stack(ha: bool = False) -> int:
+    """Run until SIGINT/SIGTERM; returns the exit status. `ha`: the highly available topology
+    (agents/stack/ha.py) instead of one server of each."""
     base = Settings(_env_file=None)
     from_env = set(base.model_fields_set)
+    if ha and (named := sorted(k.upper() for k in from_env & {"redis_url", "database_url", "nats_url"})):
+        console.print(f"[red]agents up --ha starts its own servers; unset {', '.join(named)}[/red]")
+        return 1
     home = base.agents_home
     problems = configuration_problems(base)  # the intelligence worker would refuse to start
     if problems:
@@ -261,7 +258,7 @@ def run_stack() -> int:
     children: list[Child] = []
     stack_env = home / "stack.env"
     try:
-        servers, urls = start_servers(base, from_env)
+        servers, urls = start_ha_servers(home) if ha else start_servers(base, from_env)
         urls["FLOWER_URL"] = f"http://127.0.0.1:{base.flower_port}"
         # Flower always asks for basic auth; its JSON API (health check, scripts) sends it too.
         urls["FLOWER_BASIC_AUTH"], login_line = flower_login(base.flower_basic_auth, stack_env)

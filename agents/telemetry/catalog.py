@@ -107,6 +107,13 @@ MESSAGES_REFUSED = Metric(
     "agent_messages_refused", "counter", "Messages a worker refused without running them, by reason.",
     ("queue_name", "reason"),
 )  # fmt: skip
+# Counted by the publisher (tasks/transport/replication.py): publishes whose WAIT for
+# REDIS_PUBLISH_REPLICAS replicas timed out, so a failover could lose them.
+PUBLISHES_UNREPLICATED = Metric(
+    "agent_publishes_unreplicated", "counter",
+    "Publishes not confirmed by REDIS_PUBLISH_REPLICAS replicas within REDIS_PUBLISH_WAIT_MS.",
+    ("queue_name",),
+)  # fmt: skip
 HISTORY_BACKLOG = Metric("agent_history_backlog", "gauge", "Lifecycle records not yet written to PostgreSQL.")
 DB_QUERY_DURATION = Metric(
     "agent_db_query_duration_seconds", "histogram", "Seconds per history batch upsert.", ("query",),
@@ -157,7 +164,7 @@ EXPORTER_METRICS = (
     ROUTING_DECISIONS, ROUTING_CONFIDENCE, ROUTING_LATENCY, ALERTS, INSIGHTS, OPTIMIZATION_ACTIONS,
     HISTORY_BACKLOG, DB_QUERY_DURATION,
     DB_CONNECTIONS, DB_MAX_CONNECTIONS, DB_UP, REDIS_UP, REDIS_MEMORY, REDIS_MEMORY_RATIO, WORKER_CPU,
-    WORKER_MEMORY, MESSAGES_REFUSED,
+    WORKER_MEMORY, MESSAGES_REFUSED, PUBLISHES_UNREPLICATED,
 )  # fmt: skip
 WORKER_METRICS = (WORKER_READY,)
 BRIDGE_METRICS = (

@@ -19,6 +19,7 @@ from pathlib import Path
 from agents.names import ROUTER_QUEUE
 from bench.chaos import ledger
 from bench.chaos.fleet import Fleet
+from bench.chaos.ha_faults import HA_SCENARIOS
 from bench.chaos.load import Sent, steady_load
 from bench.chaos.nats_faults import nats_load
 from bench.chaos.report import print_table, write_section
@@ -53,7 +54,7 @@ def run(scenario: Scenario, fleet: Fleet, rate: float, drain_timeout: float) -> 
 
     def load() -> None:
         if scenario.via == "nats":
-            sent.append(nats_load(fleet.server("nats").url, rate, stop))
+            sent.append(nats_load(fleet.nats_url, rate, stop))
         else:
             sent.append(steady_load(rate, stop, scenario.capability))
 
@@ -68,6 +69,7 @@ def run(scenario: Scenario, fleet: Fleet, rate: float, drain_timeout: float) -> 
         loader.join()
     queues = [ROUTER_QUEUE, *scenario.engines]
     verdict = ledger.check(scenario.name, sent[0], faults, fleet.redis, queues, drain_timeout)
+    verdict.loss_measured = scenario.loss_measured
     if scenario.after:
         verdict.problems += scenario.after(fleet)
     for worker in scenario.workers:
@@ -86,7 +88,14 @@ def run(scenario: Scenario, fleet: Fleet, rate: float, drain_timeout: float) -> 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.chaos", description=__doc__)
-    parser.add_argument("--scenario", action="append", choices=sorted(SCENARIOS), help="default: all")
+    parser.add_argument(
+        "--scenario", action="append", choices=sorted(SCENARIOS | HA_SCENARIOS), help="default: all"
+    )
+    parser.add_argument(
+        "--ha", action="store_true", help="the failover drills on the HA topology (bench/chaos/ha_faults.py)"
+    )
+    parser.add_argument("--publish-replicas", type=int, default=0, help="REDIS_PUBLISH_REPLICAS (with --ha)")
+    parser.add_argument("--section", default="chaos", help="the generated section of --write to replace")
     parser.add_argument("--kills-scale", type=float, default=1.0, help="scale every fault count")
     parser.add_argument("--rate", type=float, default=150.0, help="routed requests per second")
     parser.add_argument("--dead-seconds", type=float, default=30.0, help="BROKER_CONSUMER_DEAD_SECONDS")
@@ -100,15 +109,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
     random.seed(seed)
-    names = args.scenario or list(SCENARIOS)
-    nats = any(SCENARIOS[n].via == "nats" for n in names)
-    fleet = Fleet(args.dead_seconds, args.postgres_down, nats, args.phase_scale)
+    catalog = HA_SCENARIOS if args.ha else SCENARIOS
+    names = args.scenario or list(catalog)
+    if unknown := [n for n in names if n not in catalog]:
+        parser.error(f"{', '.join(unknown)}: {'not an HA drill' if args.ha else 'needs --ha'}")
+    nats = any(catalog[n].via == "nats" for n in names)
+    fleet = Fleet(
+        args.dead_seconds, args.postgres_down, nats, args.phase_scale, args.ha, args.publish_replicas
+    )
     verdicts = []
     try:
         fleet.start_all()
         print(f"chaos: {args.rate:.0f} req/s via route, seed {seed}; logs in {fleet.home}", flush=True)
         for name in names:
-            base = SCENARIOS[name]
+            base = catalog[name]
             count = max(1, round(base.count * args.kills_scale))
             scenario = dataclasses.replace(base, count=count)
             print(f"  {name}: {base.describe}, {count}x", flush=True)
@@ -118,11 +132,12 @@ def main(argv: list[str] | None = None) -> int:
     print_table(verdicts)
     if args.write:
         stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        ha = f" --ha --publish-replicas {args.publish_replicas}" if args.ha else ""
         header = (
-            f"Run of {stamp}: `python -m bench.chaos --rate {args.rate:g} --kills-scale {args.kills_scale:g} "
-            f"--dead-seconds {args.dead_seconds:g} --seed {seed}`"
+            f"Run of {stamp}: `python -m bench.chaos{ha} --rate {args.rate:g} "
+            f"--kills-scale {args.kills_scale:g} --dead-seconds {args.dead_seconds:g} --seed {seed}`"
         )
-        write_section(args.write, verdicts, header)
+        write_section(args.write, verdicts, header, args.section)
     if args.json:
         args.json.write_text(json.dumps([v.as_dict() for v in verdicts], indent=2))
     # A skipped scenario (partition without root or iproute2) is no pass, but no failure either.

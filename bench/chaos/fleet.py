@@ -13,11 +13,13 @@ import time
 from pathlib import Path
 
 import psutil
-import redis
 
 from agents.names import BROKER_CONSUMERS_KEY, broker_owned_key
+from agents.redis_clients import new_redis
+from agents.settings import Settings
 from agents.stack.servers import ServerProcess, restart, start_nats, start_postgres, start_redis, stop_all
 from bench.chaos.engine import ENGINES
+from bench.chaos.ha import HATopology, start_topology
 from bench.compare import spawn
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,39 +38,49 @@ class Fleet:
     another engine of bench/chaos/engine.py, or `bridge`)."""
 
     def __init__(
-        self, dead_seconds: float, postgres_down: float = 30.0, nats: bool = False, phase_scale: float = 1.0
+        self,
+        dead_seconds: float,
+        postgres_down: float = 30.0,
+        nats: bool = False,
+        phase_scale: float = 1.0,
+        ha: bool = False,
+        publish_replicas: int = 0,
     ) -> None:
         self.postgres_down = postgres_down
         self.phase_scale = phase_scale  # the breaker's phases, the partition's cut: shorter in CI
         self.home = Path(tempfile.mkdtemp(prefix="agents-chaos-"))
-        self.servers: list[ServerProcess] = [
-            start_redis(self.home / "redis"),
-            start_postgres(self.home / "postgres"),
-        ]
-        if nats:
-            self.servers.append(start_nats(self.home / "nats"))
-        self.env = os.environ | {
-            "REDIS_URL": self.servers[0].url,
-            "DATABASE_URL": self.servers[1].url,
-            "AGENTS_HOME": str(self.home),
-            "AGENT_ENGINES": ENGINES,
-            "PYTHONPATH": str(ROOT),
-            "BROKER_CONSUMER_DEAD_SECONDS": f"{dead_seconds:g}",
-            "LOG_FORMAT": "json",
-            "HEALTH_PORT": "0",  # several workers on one machine: no /health ports to collide
-            "BREAKER_RESET_TIMEOUT_SECONDS": str(BREAKER_RESET_SECONDS),
-            "ROUTING_EXPLORE_SHARE": "0.05",  # a recovered engine is tried again within seconds
-            "BRIDGE_ACK_WAIT_SECONDS": str(BRIDGE_ACK_WAIT_SECONDS),
-            # The time-limits drill's engine: hard limit 6 s, soft 2 s (default margin 5 s).
-            "SOFT_TIME_LIMIT_MARGIN_SECONDS": str(SOFT_MARGIN_SECONDS),
-        }
-        if nats:
-            self.env["NATS_URL"] = self.servers[2].url
+        self.topology: HATopology | None = None
+        if ha:  # Redis with Sentinel, a NATS cluster, PostgreSQL with a standby (bench/chaos/ha.py)
+            self.topology = start_topology(self.home, publish_replicas)
+            self.servers, urls = self.topology.servers(), self.topology.urls
+        else:
+            self.servers = [start_redis(self.home / "redis"), start_postgres(self.home / "postgres")]
+            urls = {"REDIS_URL": self.servers[0].url, "DATABASE_URL": self.servers[1].url}
+            if nats:
+                self.servers.append(start_nats(self.home / "nats"))
+                urls["NATS_URL"] = self.servers[2].url
+        self.env = (
+            os.environ
+            | urls
+            | {
+                "AGENTS_HOME": str(self.home),
+                "AGENT_ENGINES": ENGINES,
+                "PYTHONPATH": str(ROOT),
+                "BROKER_CONSUMER_DEAD_SECONDS": f"{dead_seconds:g}",
+                "LOG_FORMAT": "json",
+                "HEALTH_PORT": "0",  # several workers on one machine: no /health ports to collide
+                "BREAKER_RESET_TIMEOUT_SECONDS": str(BREAKER_RESET_SECONDS),
+                "ROUTING_EXPLORE_SHARE": "0.05",  # a recovered engine is tried again within seconds
+                "BRIDGE_ACK_WAIT_SECONDS": str(BRIDGE_ACK_WAIT_SECONDS),
+                # The time-limits drill's engine: hard limit 6 s, soft 2 s (default margin 5 s).
+                "SOFT_TIME_LIMIT_MARGIN_SECONDS": str(SOFT_MARGIN_SECONDS),
+            }
+        )
         # The drill's own settings object: the loadtest and ledger read the same servers.
-        shared = ("REDIS_URL", "DATABASE_URL", "AGENTS_HOME", "AGENT_ENGINES", "NATS_URL")
+        shared = ("AGENTS_HOME", "AGENT_ENGINES", *urls)
         os.environ.update({k: self.env[k] for k in shared if k in self.env})
         subprocess.run([AGENTS, "migrate"], cwd=ROOT, env=self.env, check=True, capture_output=True)
-        self.redis = redis.Redis.from_url(self.servers[0].url)
+        self.redis = new_redis(Settings(_env_file=None))  # through the Sentinels in the HA topology
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.log_offsets: dict[str, int] = {}
         self.reliable = self.env.get("BROKER_RELIABLE_FETCH", "true").lower() not in ("false", "0", "no")
@@ -78,6 +90,11 @@ class Fleet:
 
     def server(self, name: str) -> ServerProcess:
         return next(s for s in self.servers if s.name == name)
+
+    @property
+    def nats_url(self) -> str:
+        """NATS_URL of the drill: one server, or every node of the HA topology's cluster."""
+        return self.env["NATS_URL"]
 
     def start(self, name: str, wrap: tuple[str, ...] = (), **env: str) -> None:
         """Start a worker (or the history writer, or the bridge); `wrap` prefixes its command line
@@ -196,4 +213,4 @@ class Fleet:
                     process.wait(60)
                 except subprocess.TimeoutExpired:
                     os.killpg(process.pid, signal.SIGKILL)
-        stop_all(self.servers)
+        stop_all(self.topology.servers() if self.topology else self.servers)

@@ -103,7 +103,8 @@ class ConsumerState:
 
 
 async def _consumer(url: str) -> ConsumerState:
-    client = await nats.connect(url, name="chaos-check", allow_reconnect=False, connect_timeout=2)
+    servers = [part for part in url.split(",") if part]
+    client = await nats.connect(servers, name="chaos-check", allow_reconnect=False, connect_timeout=2)
     try:
         js = client.jetstream()
         settings = get_settings()
@@ -119,7 +120,7 @@ async def _consumer(url: str) -> ConsumerState:
 
 
 def consumer(fleet: Fleet) -> ConsumerState:
-    return asyncio.run(_consumer(fleet.server("nats").url))
+    return asyncio.run(_consumer(fleet.nats_url))
 
 
 def published_markers(fleet: Fleet) -> int:
@@ -141,7 +142,7 @@ def probe(fleet: Fleet, fault: Fault) -> Fault:
     task_id = task_id_for(Event(subject(), DATA, headers))
 
     async def publish() -> str | None:
-        client = await connect("chaos-probe", fleet.server("nats").url)
+        client = await connect("chaos-probe", fleet.nats_url)
         try:
             return await publish_stored(client.jetstream(), headers, PROBE_TIMEOUT_SECONDS)
         finally:

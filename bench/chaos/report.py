@@ -52,14 +52,15 @@ def markdown(verdicts: Sequence[Verdict], header: str) -> str:
         f"ok: nothing lost, nothing ran twice unless a fault caught it in flight, nothing left queued "
         f"or unacked, the scenario's own checks held (else NO with what failed), and every fault "
         f"recovered within {RECOVERY_LIMIT_SECONDS:.0f} s. skipped: the scenario cannot run on this "
-        f"machine (no pass).",
+        f"machine (no pass). A failover of asynchronous replication (redis-failover) reports what it "
+        f"lost without failing on it: that loss is the figure the drill measures.",
     ]
     return "\n".join(lines) + "\n"
 
 
-def write_section(path: Path, verdicts: Sequence[Verdict], header: str) -> None:
-    """Replace the generated section of `path` (between its markers) with this run's table."""
-    begin, end = "<!-- chaos:begin -->", "<!-- chaos:end -->"
+def write_section(path: Path, verdicts: Sequence[Verdict], header: str, section: str = "chaos") -> None:
+    """Replace the generated `section` of `path` (between its markers) with this run's table."""
+    begin, end = f"<!-- {section}:begin -->", f"<!-- {section}:end -->"
     text = path.read_text() if path.exists() else f"{begin}\n{end}\n"
     if begin not in text:
         text += f"\n{begin}\n{end}\n"

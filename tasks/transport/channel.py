@@ -37,6 +37,7 @@ from redis.exceptions import NoScriptError, ResponseError
 from agents.names import BROKER_MALFORMED_KEY, broker_owned_key
 from tasks.internals.kombu import deliver, mark_acked, remove_unacked
 from tasks.transport import envelope, recovery
+from tasks.transport.replication import ReplicatedPublish
 from tasks.transport.scripts import FETCH
 
 log = structlog.get_logger("agents.transport")
@@ -78,6 +79,17 @@ class QoS(kombu_redis.QoS):
                 .srem(self.channel.owned_key, delivery_tag)
             )
 
+    def restore_unacked_once(self, stderr: Any = None) -> Any:
+        """kombu's restore at channel close, unless the connection is already gone: then kombu
+        would rebuild a pool from `connection.client`, which is None by now, and the
+        AttributeError killed the worker ("Unrecoverable error", seen in a Sentinel failover
+        drill). The messages stay recorded under this channel's consumer id, whose heartbeat
+        stops, so the dead-consumer sweep puts them back (tasks/transport/recovery.py)."""
+        if getattr(self.channel.connection, "client", None) is None:
+            log.warning("broker_restore_at_close_skipped", consumer=self.channel.consumer_id)
+            return None
+        return super().restore_unacked_once(stderr)
+
     def ack_many(self, delivery_tags: Sequence[str]) -> None:
         """Ack several messages with one pipeline."""
         with self.pipe_or_acquire() as pipe:
@@ -88,7 +100,7 @@ class QoS(kombu_redis.QoS):
             virtual.QoS.ack(self, tag)
 
 
-class ReliableChannel(kombu_redis.Channel):
+class ReliableChannel(ReplicatedPublish):
     """Redis channel that fetches with FETCH instead of BRPOP (see the module docstring).
 
     `_brpop_start`, `_brpop_read` and the attributes they reset are kombu's private parts
@@ -97,7 +109,7 @@ class ReliableChannel(kombu_redis.Channel):
     QoS = QoS
     Message = envelope.Message  # refuses (Malformed) what kombu's Message() or Celery cannot read
     from_transport_options = (  # type: ignore[assignment]
-        *kombu_redis.Channel.from_transport_options,
+        *ReplicatedPublish.from_transport_options,
         "consumer_dead_seconds",
         "idle_poll_max_seconds",
         "wake_priority",
@@ -300,6 +312,12 @@ class Transport(kombu_redis.Transport):
     """kombu's Redis transport with the reliable fetch, heartbeats and the dead-consumer sweep."""
 
     Channel = ReliableChannel
+    # Errors after which kombu reconnects and tries again (`Connection.ensure`: Celery's publish
+    # retry). kombu's Redis transport names none, and kombu then gives up after the first retry
+    # that fails on a fresh connection: mid-failover, while the Sentinels still name the dead
+    # primary, every `.delay()` failed within milliseconds (tests/agents/stack/test_sentinel.py).
+    recoverable_connection_errors = kombu_redis.get_redis_error_classes()[0]
+    recoverable_channel_errors = ()
     event_loop: Any = None  # the worker's hub once registered; None for a plain kombu consumer
     _reliable_timers: list[Any] = []  # replaced per connection, never mutated
 

@@ -67,3 +67,22 @@ def test_messages_taken_but_not_acked_go_back_to_the_queue(raw: redis.Redis) -> 
         while len(seen) < 30:
             connection.drain_events(timeout=5)
     assert sorted(seen) == list(range(30))
+
+
+def test_a_switch_to_the_next_broker_url_keeps_the_reliable_transport() -> None:
+    """kombu takes a new transport from the URL's scheme when it moves to the next URL of a
+    failover list; the schemes name our transports, so a worker stays reliable after it."""
+    from kombu.transport import get_transport_cls
+
+    from tasks import app
+    from tasks.transport import SentinelTransport, Transport
+
+    connection = app.connection_for_write()
+    try:
+        connection.switch("redis://127.0.0.1:1/0")
+        assert type(connection.transport) is Transport
+        connection.switch("sentinel://127.0.0.1:2/0")
+        assert type(connection.transport) is SentinelTransport
+    finally:
+        connection.release()
+    assert get_transport_cls("rediss") is Transport
