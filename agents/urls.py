@@ -6,7 +6,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 
 def masked(url: str) -> str:
-    """The URL with its password replaced by ***."""
+    """The URL with its password replaced by ***; in each part of a `;` list (Sentinels)."""
+    if ";" in url:
+        return ";".join(masked(part) for part in url.split(";"))
     parts = urlsplit(url)
     if parts.password is None:
         return url

@@ -209,10 +209,12 @@ def _shown(path: Path) -> str:
 def print_pieces(servers: list[ServerProcess], urls: dict[str, str], children: list[Child]) -> None:
     """Where each piece listens, its pid and its log: one line each, never truncated."""
     rows = [(s.name, masked(s.url), f"pid {s.process.pid}", _shown(s.log_path)) for s in servers]
-    started = {s.url for s in servers}
-    for key in ("REDIS_URL", "DATABASE_URL", "NATS_URL"):
-        if urls[key] not in started and not any(s.name in key.lower() for s in servers):
-            rows.append((key.removesuffix("_URL").lower(), masked(urls[key]), "external", ""))
+    started = {s.name for s in servers}
+    for key, kind in (("REDIS_URL", "redis"), ("DATABASE_URL", "postgres"), ("NATS_URL", "nats")):
+        if kind not in started:
+            rows.append((kind, masked(urls[key]), "external", ""))
+        elif urls[key] not in {s.url for s in servers}:  # several servers: what clients are given
+            rows.append((f"{kind} URL", masked(urls[key]), "clients", ""))
     for child in children:
         where = {
             "flower": urls["FLOWER_URL"],

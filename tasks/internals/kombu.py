@@ -73,6 +73,11 @@ PARTS = [
     ),
     PrivatePart(Message, "_state", "instance", "messages acked in bulk are marked acked"),
     PrivatePart(
+        kombu_redis.PublishBatch, "_check_usable", ("self",), "ReplicatedBatch.flush checks as kombu's does"
+    ),
+    PrivatePart(kombu_redis.PublishBatch, "_buffered", "instance", "ReplicatedBatch.flush: commands pending"),
+    PrivatePart(kombu_redis.PublishBatch, "_failed", "instance", "ReplicatedBatch.flush: a failed flush"),
+    PrivatePart(
         kombu_redis.QoS,
         "can_consume_max_estimate",
         ("self",),

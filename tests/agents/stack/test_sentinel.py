@@ -54,23 +54,28 @@ from agents.connections import redis_client
 from agents.telemetry import store
 from tasks import app
 
-replicas, count = int(sys.argv[1]), int(sys.argv[2])
-queue = "agents-test-replicated"
-app.conf.task_queues = [*app.conf.task_queues]  # the queue needs no consumer: nothing runs
+replicas, count, batch = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "batch"
+queue = "agents-test-replicated"  # no consumer: nothing runs
 started = time.monotonic()
 with app.producer_or_acquire() as producer:
-    for _ in range(count):
-        producer.publish({"n": 1}, routing_key=queue, exchange="", serializer="json")
+    if batch:  # one pipeline, one WAIT at its flush (how the router forwards)
+        with producer.batch(max_size=10_000):
+            for _ in range(count):
+                producer.publish({"n": 1}, routing_key=queue, exchange="", serializer="json")
+    else:
+        for _ in range(count):
+            producer.publish({"n": 1}, routing_key=queue, exchange="", serializer="json")
 seconds = time.monotonic() - started
 unreplicated = store.read(redis_client()).counters.get("agent_publishes_unreplicated", {})
 print(json.dumps({"seconds": round(seconds, 3), "unreplicated": sum(unreplicated.values())}))
 """
 
 
-def publish(ha: RedisHA, replicas: int, count: int) -> dict[str, float]:
+def publish(ha: RedisHA, replicas: int, count: int, batch: bool = False) -> dict[str, float]:
     env = ha_env(ha) | {"REDIS_PUBLISH_REPLICAS": str(replicas), "REDIS_PUBLISH_WAIT_MS": "100"}
+    mode = "batch" if batch else "single"
     done = subprocess.run(
-        [sys.executable, "-c", PUBLISH, str(replicas), str(count)], cwd=ROOT, env=os.environ | env,
+        [sys.executable, "-c", PUBLISH, str(replicas), str(count), mode], cwd=ROOT, env=os.environ | env,
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
@@ -92,6 +97,10 @@ def test_a_publish_can_wait_for_the_replica(redis_ha: RedisHA) -> None:
         assert short["unreplicated"] - before["unreplicated"] == 3
         assert short["seconds"] >= 0.3
         assert master.llen("agents-test-replicated") == 203  # nothing refused or lost
+        # A batch waits once, at its flush: 50 messages, one shortfall counted.
+        batched = publish(redis_ha, 2, 50, batch=True)
+        assert batched["unreplicated"] - short["unreplicated"] == 1
+        assert master.llen("agents-test-replicated") == 253
         plain = publish(redis_ha, 0, 200)
         master.delete("agents-test-replicated")
     print(f"200 publishes: {before['seconds']} s waiting for 1 replica, {plain['seconds']} s without")
