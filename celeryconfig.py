@@ -99,6 +99,8 @@ worker_prefetch_multiplier = _settings.worker_prefetch_multiplier
 task_time_limit = _settings.agent_task_timeout_seconds
 task_soft_time_limit = soft_limit(_settings.agent_task_timeout_seconds)
 
+# Where a message without a priority of its own lands (and where an idle worker waits for one).
+_DEFAULT_PRIORITY = Priority.NORMAL.broker_priority
 _broker_connect_timeout = 10.0  # seconds; see broker_transport_options
 _broker_health_check = 5  # seconds
 # Redis redelivers unacked messages after the visibility timeout: it must outlast the longest
@@ -115,7 +117,7 @@ broker_transport_options = {
     "consumer_dead_seconds": _settings.broker_consumer_dead_seconds,
     "idle_poll_max_seconds": _settings.broker_idle_poll_ms / 1000,
     # An idle worker of one queue waits on that queue's list of the default priority.
-    "wake_priority": Priority.NORMAL.broker_priority,
+    "wake_priority": _DEFAULT_PRIORITY,
     # A Redis that vanishes without closing the TCP connection (a partition, a failover, a NAT
     # timeout): kombu drops a fetch connection whose reply is health_check_interval + 1 s overdue
     # (its default 25 s made the chaos partition drill take 46.5 s to resume), and keepalive
@@ -181,7 +183,7 @@ task_routes = (
     | {name: _MAINTENANCE_ROUTE for name in ANALYSIS_TASKS}
 )
 # Messages without a priority are NORMAL (kombu's Redis transport serves 0 first).
-task_default_priority = Priority.NORMAL.broker_priority
+task_default_priority = _DEFAULT_PRIORITY
 
 # Recycle worker processes now and then so a slow leak in an engine cannot grow forever.
 worker_max_tasks_per_child = 10_000
